@@ -1,0 +1,2 @@
+// The libprotobuf-c runtime (Debian libprotobuf-c-dev).
+#include <protobuf-c/protobuf-c.h>

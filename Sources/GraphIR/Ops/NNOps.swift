@@ -1,0 +1,3 @@
+// NNOps.swift - Schemas of neural-network ops: conv, pooling, matmul, normalization, reductions.
+
+let nnOpSchemas: [OpSchema] = []

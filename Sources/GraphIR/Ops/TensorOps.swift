@@ -1,0 +1,3 @@
+// TensorOps.swift - Schemas of data-movement and shape ops.
+
+let tensorOpSchemas: [OpSchema] = []

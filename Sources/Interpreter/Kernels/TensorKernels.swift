@@ -1,0 +1,5 @@
+// TensorKernels.swift - Data-movement and shape kernels.
+
+import GraphIR
+
+let tensorKernels: [String: Kernel] = [:]
