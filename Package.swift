@@ -30,10 +30,11 @@ let package = Package(
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
+    .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(
       name: "GraphcDriver",
-      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize"]),
+      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -44,6 +45,7 @@ let package = Package(
     .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "GraphcTestSupport"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"]),
+    .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
   ],
   swiftLanguageModes: [.v5]
 )

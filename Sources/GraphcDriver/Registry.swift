@@ -1,0 +1,27 @@
+// Registry.swift - Every built-in pass and preset, registered through the public plugin API.
+
+import PassKit
+import Canonicalize
+
+/// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
+public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
+  ("default", "canonicalize", "What `graphc optimize` runs when no pipeline is given"),
+  ("none", "", "No passes: import, verify and emit only"),
+]
+
+/// Registers the built-in passes and presets into `registry`. Built-ins use exactly the API a
+/// plugin uses, so a name clash between a plugin and a built-in is reported the same way.
+public func registerBuiltins(into registry: PassRegistry) throws {
+  // Canonicalization (passes/Canonicalize)
+  for pass in canonicalizePasses { try registry.register(pass) }
+  for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
+}
+
+/// The shared registry with the built-ins in it, registered once per process.
+public let builtinRegistry: PassRegistry = {
+  let r = PassRegistry.shared
+  do { try registerBuiltins(into: r) } catch {
+    preconditionFailure("built-in pass registration failed: \(error)")  // our own invariant
+  }
+  return r
+}()

@@ -1,0 +1,125 @@
+// PassContext.swift - The pass's only door to the graph and the outside world.
+
+import GraphIR
+import Interpreter
+
+/// Severity of a diagnostic.
+public enum Severity: String, Sendable, Codable { case error, warning, remark }
+
+/// A message from a pass about a node (or the whole graph).
+public struct Diagnostic: Sendable, CustomStringConvertible, Codable {
+  public let severity: Severity
+  public let pass: String
+  public let node: String?
+  public let op: String?
+  public let message: String
+
+  public var description: String {
+    let at = node.map { "node '\($0)' (\(op ?? "?")): " } ?? ""
+    return "\(pass): \(at)\(severity.rawValue): \(message)"
+  }
+}
+
+/// Everything a pass may do besides reading the graph: rewrite it, report diagnostics, count
+/// statistics, and evaluate ops with the interpreter's kernels. Every mutation goes through
+/// here, so the pass manager knows whether a pass changed anything.
+public final class PassContext {
+  public let passName: String
+  public let options: PassOptions
+  public let graph: Graph
+  public private(set) var diagnostics: [Diagnostic] = []
+  public private(set) var statistics: [String: Int] = [:]
+  /// True once any mutation went through this context.
+  public var changed: Bool { changeCount > 0 }
+  /// How many mutations went through this context; a composite pass compares it across rounds.
+  public private(set) var changeCount = 0
+
+  init(passName: String, options: PassOptions, graph: Graph, statistics: [String]) {
+    self.passName = passName
+    self.options = options
+    self.graph = graph
+    for s in statistics { self.statistics[s] = 0 }
+  }
+
+  // MARK: Reporting
+
+  public func count(_ statistic: String, by n: Int = 1) { statistics[statistic, default: 0] += n }
+
+  public func diagnose(_ severity: Severity, _ message: String, at node: Node? = nil) {
+    diagnostics.append(Diagnostic(severity: severity, pass: passName, node: node?.name, op: node?.op, message: message))
+  }
+
+  // MARK: Rewriting
+
+  public func replaceAllUses(of old: Value, with new: Value) {
+    changeCount += 1
+    graph.replaceAllUses(of: old, with: new)
+  }
+
+  /// Rewires each result of `node` to the matching value, then erases the node.
+  public func replace(_ node: Node, with values: [Value]) {
+    precondition(values.count == node.results.count, "replace needs one value per result")
+    for (r, v) in zip(node.results, values) { replaceAllUses(of: r, with: v) }
+    erase(node)
+  }
+
+  /// Erases a node whose results are unused.
+  public func erase(_ node: Node) {
+    changeCount += 1
+    graph.erase(node)
+  }
+
+  public func setOperand(_ node: Node, _ index: Int, to value: Value?) {
+    changeCount += 1
+    graph.setOperand(node, index, to: value)
+  }
+
+  public func setAttribute(_ node: Node, _ name: String, _ value: Attribute?) {
+    changeCount += 1
+    graph.setAttribute(node, name, value)
+  }
+
+  /// A new constant value (the graph drops it again if nothing comes to use it).
+  public func makeConstant(_ tensor: Tensor, name: String = "") -> Value {
+    changeCount += 1
+    return graph.addConstant(tensor, name: name)
+  }
+
+  /// Inserts a node before `anchor`; its result types are inferred from the operands.
+  @discardableResult
+  public func insert(
+    _ op: String, before anchor: Node, name: String? = nil, operands: [Value?],
+    attributes: AttributeMap = [:], resultCount: Int = 1
+  ) throws -> Node {
+    changeCount += 1
+    let placeholder = [TensorType](repeating: TensorType(.float32, nil), count: resultCount)
+    let n = graph.insertNode(op, before: anchor, name: name ?? anchor.name, operands: operands,
+                             attributes: attributes, resultTypes: placeholder)
+    for (r, t) in zip(n.results, try graph.inferResultTypes(of: n)) { r.type = t }
+    return n
+  }
+
+  /// Re-infers every value's type after rewrites that may have made shapes known.
+  public func refreshTypes() throws { try graph.inferTypes() }
+
+  // MARK: Evaluation
+
+  /// Evaluates `node` on its constant operands with the interpreter's kernels (the same code
+  /// that runs the model), returning one tensor per result.
+  public func evaluate(_ node: Node) throws -> [Tensor] {
+    let inputs: [Tensor?] = try node.operands.map { v in
+      guard let v else { return nil }
+      guard let c = v.constant else { throw GraphError("operand '\(v.name)' is not constant", node: node.name, op: node.op) }
+      return c
+    }
+    return try evaluate(op: node.op, attributes: node.attributes, inputs: inputs,
+                        resultCount: node.results.count, nodeName: node.name)
+  }
+
+  /// Evaluates one op on the given tensors with the interpreter's kernels.
+  public func evaluate(
+    op: String, attributes: AttributeMap, inputs: [Tensor?], resultCount: Int = 1, nodeName: String = ""
+  ) throws -> [Tensor] {
+    try Interpreter.evaluate(op: op, attributes: attributes, inputs: inputs, resultCount: resultCount, nodeName: nodeName)
+  }
+}

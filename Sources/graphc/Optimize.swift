@@ -1,0 +1,100 @@
+// Optimize.swift - `graphc optimize`: ONNX in, optimized .gcb out.
+
+import ArgumentParser
+import Foundation
+import GraphcDriver
+import GraphIR
+import PackedFormat
+
+struct Optimize: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Import an ONNX model, run the pass pipeline, and write a packed .gcb.",
+    discussion: """
+      The pipeline is a comma-separated list of passes with options in braces, e.g.
+        --pipeline 'canonicalize,fold-constants{grow-limit=1048576}'
+      or a preset (--preset default). `graphc passes` lists both. The output is written
+      atomically: an interrupted run leaves no partial file and never touches the input.
+      """)
+
+  @Argument(help: "The ONNX model to compile.")
+  var model: String
+
+  @Option(name: .shortAndLong, help: "Output file (default: the model's path with .gcb).")
+  var output: String?
+
+  @Option(help: "Pipeline text; overrides --preset.")
+  var pipeline: String?
+
+  @Option(help: "Named pipeline: default, none, ... (see `graphc passes`).")
+  var preset: String = "default"
+
+  @Option(name: .customLong("shape"), help: ArgumentHelp("Fix a symbolic input shape.", valueName: "NAME=DIMS"))
+  var shapes: [String] = []
+
+  @Flag(help: "Verify the IR after every pass.")
+  var verifyEach = false
+
+  @Option(name: .customLong("print-ir-after"), help: ArgumentHelp("Print the IR after the named pass.", valueName: "PASS"))
+  var printAfter: [String] = []
+
+  @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
+  var printAfterAll = false
+
+  @Flag(help: "Print the summary as one JSON object on stdout.")
+  var json = false
+
+  func run() throws {
+    reportingErrors {
+      var options = OptimizeOptions()
+      options.pipeline = pipeline
+      options.preset = preset
+      options.verifyEach = verifyEach
+      options.printAfter = Set(printAfter)
+      options.printAfterAll = printAfterAll
+      for s in shapes {
+        let (name, dims) = try parseShapeArgument(s)
+        options.shapes[name] = dims
+      }
+      let start = Date()
+      let result = try GraphcDriver.optimize(modelPath: model, options: options) { pass, graph in
+        note("// ----- IR after \(pass) -----\n\(printGraph(graph))")
+      }
+      let out = output ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".gcb"
+      try writeFileAtomically(result.packed, to: out)
+      let seconds = Date().timeIntervalSince(start)
+      if json { print(summaryJSON(result, out: out, seconds: seconds)) } else { printSummary(result, out: out, seconds: seconds) }
+      for r in result.reports { for d in r.diagnostics { note(d.description) } }
+    }
+  }
+
+  private func histogramLine(_ h: [String: Int]) -> String {
+    h.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+      .map { "\($0.key.replacingOccurrences(of: "onnx.", with: "")) \($0.value)" }.joined(separator: ", ")
+  }
+
+  private func printSummary(_ r: OptimizeResult, out: String, seconds: Double) {
+    let before = r.opsBefore.values.reduce(0, +), after = r.opsAfter.values.reduce(0, +)
+    print("graphc optimize \(model)")
+    print("  imported  \(before) nodes: \(histogramLine(r.opsBefore))")
+    print("  pipeline  \(r.pipelineText.isEmpty ? "(none)" : r.pipelineText)")
+    for p in r.reports {
+      let stats = p.statistics.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+      let ms = String(format: "%7.2f ms", p.seconds * 1000)
+      print("  pass      \(p.pass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(ms)  \(p.nodesBefore) -> \(p.nodesAfter) nodes  \(stats.isEmpty ? "(no change)" : stats.joined(separator: " "))")
+    }
+    print("  result    \(after) nodes: \(histogramLine(r.opsAfter))")
+    print("  wrote     \(out) (\(formatBytes(r.packed.count))) in \(String(format: "%.2f", seconds)) s")
+  }
+
+  private func summaryJSON(_ r: OptimizeResult, out: String, seconds: Double) -> String {
+    func hist(_ h: [String: Int]) -> String {
+      "{" + h.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}"
+    }
+    let passes = r.reports.map { p in
+      let stats = p.statistics.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",")
+      let diags = p.diagnostics.map { jsonString($0.description) }.joined(separator: ",")
+      return "{\"pass\":\(jsonString(p.pass)),\"ms\":\(p.seconds * 1000),\"nodes_before\":\(p.nodesBefore),\"nodes_after\":\(p.nodesAfter),\"changed\":\(p.changed),\"statistics\":{\(stats)},\"diagnostics\":[\(diags)]}"
+    }.joined(separator: ",")
+    return "{\"model\":\(jsonString(model)),\"output\":\(jsonString(out)),\"bytes\":\(r.packed.count),\"seconds\":\(seconds),\"pipeline\":\(jsonString(r.pipelineText)),\"ops_before\":\(hist(r.opsBefore)),\"ops_after\":\(hist(r.opsAfter)),\"passes\":[\(passes)]}"
+  }
+}

@@ -1,0 +1,71 @@
+// FixtureModelTests.swift - Each bundled model through each preset: golden IR and outputs
+// against onnxruntime's reference outputs stored beside the model.
+//
+// Golden IR lives in fixtures/golden/<model>.<preset>.gir. GRAPHC_UPDATE_GOLDEN=1 rewrites it;
+// review the diff before committing.
+
+import Foundation
+import Testing
+import GraphIR
+import GraphcDriver
+import GraphcTestSupport
+import Interpreter
+import Calibration
+
+private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent().path
+
+@Suite struct FixtureModelTests {
+  static let models = ["convnet", "mlp", "transformer"]
+  static let presets = ["none", "default"]
+
+  @Test(arguments: models, presets)
+  func matchesOnnxRuntime(model: String, preset: String) throws {
+    let dir = "\(packageRoot)/fixtures/models/\(model)"
+    var options = OptimizeOptions()
+    options.preset = preset
+    options.verifyEach = true
+    let result = try optimize(modelPath: dir + "/model.onnx", options: options)
+
+    try expectGolden(printGraph(result.graph), path: "\(packageRoot)/fixtures/golden/\(model).\(preset).gir")
+
+    let runtime = try Model(bytes: result.packed, name: model)
+    var inputs: [String: Tensor] = [:]
+    for input in runtime.inputs {
+      inputs[input.name] = try readNPY(path: "\(dir)/inputs/\(sanitizedFileName(input.name)).npy")
+    }
+    let outputs = try runtime.run(inputs)
+    for output in runtime.outputs {
+      let want = try readNPY(path: "\(dir)/outputs/\(sanitizedFileName(output.name)).npy")
+      let got = try #require(outputs[output.name])
+      let mismatch = compareTensors(got, want, rtol: 1e-4, atol: 1e-4)
+      #expect(mismatch == nil, "\(model) [\(preset)] output \(output.name): \(mismatch ?? "")")
+    }
+  }
+
+  @Test func canonicalizeShrinksTheGraphs() throws {
+    // mlp has an Identity and a Dropout; transformer has a Shape->Gather->Concat chain.
+    for (model, removed) in [("mlp", ["onnx.Identity", "onnx.Dropout"]), ("transformer", ["onnx.Shape", "onnx.Gather", "onnx.Concat"])] {
+      var options = OptimizeOptions()
+      options.preset = "default"
+      let result = try optimize(modelPath: "\(packageRoot)/fixtures/models/\(model)/model.onnx", options: options)
+      for op in removed {
+        #expect(result.opsBefore[op, default: 0] > 0, "\(model) should start with \(op)")
+        #expect(result.opsAfter[op, default: 0] == 0, "\(model): canonicalize left \(op)")
+      }
+    }
+  }
+}
+
+/// Compares `text` with the golden file at `path`; rewrites it when GRAPHC_UPDATE_GOLDEN is set
+/// or the file is missing (and then records an issue, so a new baseline is always reviewed).
+func expectGolden(_ text: String, path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+  let update = ProcessInfo.processInfo.environment["GRAPHC_UPDATE_GOLDEN"] != nil
+  guard !update, let golden = try? String(contentsOfFile: path, encoding: .utf8) else {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    if !update { Issue.record("golden file \(path) was missing and has been written; review it", sourceLocation: sourceLocation) }
+    return
+  }
+  #expect(text == golden, "IR differs from \(path); run with GRAPHC_UPDATE_GOLDEN=1 and review the diff", sourceLocation: sourceLocation)
+}
