@@ -42,10 +42,17 @@ extension UnsignedConvertible {
   @inline(__always) static func from(int v: Int64) -> Self { Self(truncatingIfNeeded: v) }
   @inline(__always) static func from(uint v: UInt64) -> Self { Self(truncatingIfNeeded: v) }
   @inline(__always) static func from(float v: Double) -> Self {
+    // The compilers' unsigned idiom: values from 2^(n-1) up are shifted into signed range,
+    // truncated, and the top bit flipped back.
     switch bitWidth {
-    case 64: return v >= 9_223_372_036_854_775_808.0 && v < 18_446_744_073_709_551_616.0
-      ? Self(truncatingIfNeeded: UInt64(v)) : Self(truncatingIfNeeded: truncateToInt64(v))
-    case 32: return Self(truncatingIfNeeded: truncateToInt64(v))
+    case 64:
+      let top = 9_223_372_036_854_775_808.0
+      return v >= top ? Self(truncatingIfNeeded: UInt64(bitPattern: truncateToInt64(v - top)) ^ (1 << 63))
+        : Self(truncatingIfNeeded: truncateToInt64(v))
+    case 32:
+      let top = 2_147_483_648.0
+      return v >= top ? Self(truncatingIfNeeded: UInt32(bitPattern: truncateToInt32(v - top)) ^ (1 << 31))
+        : Self(truncatingIfNeeded: truncateToInt32(v))
     default: return Self(truncatingIfNeeded: truncateToInt32(v))
     }
   }
