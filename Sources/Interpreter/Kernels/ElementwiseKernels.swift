@@ -208,9 +208,12 @@ func numericBinary<Op: NumericBinaryOp>(_: Op.Type) -> Kernel {
 }
 
 private struct CompareEval<Op: CompareOp>: ArithmeticVisitor {
+  /// The operands' DType: `T.dtype`, or bool when bools compare as their bytes.
+  let operandType: DType
   func visit<T: ArithmeticElement>(_: T.Type) -> KernelEval {
-    { inputs, outputs in
-      let a = try typedInput(inputs, 0, T.dtype), b = try typedInput(inputs, 1, T.dtype)
+    let operandType = self.operandType
+    return { inputs, outputs in
+      let a = try typedInput(inputs, 0, operandType), b = try typedInput(inputs, 1, operandType)
       try broadcastBinary(a, b, try typedOutput(outputs, 0, .bool)) { (x: T, y: T) -> UInt8 in Op.f(x, y) ? 1 : 0 }
     }
   }
@@ -219,7 +222,7 @@ func comparison<Op: CompareOp>(_: Op.Type, allowBool: Bool = false) -> Kernel {
   widenHalfTypes(Kernel { ctx in
     let t = try commonInputType(ctx, 2)
     // Bools compare as canonical 0/1 bytes.
-    return try dispatchArithmetic(t == .bool && allowBool ? .uint8 : t, CompareEval<Op>())
+    return try dispatchArithmetic(t == .bool && allowBool ? .uint8 : t, CompareEval<Op>(operandType: t))
   })
 }
 
