@@ -2,7 +2,7 @@
 
 import GraphIR
 
-let quantizationKernels: [String: Kernel] = [
+let castAndQuantizeKernels: [String: Kernel] = [
   "onnx.Cast": castKernel,
   "onnx.CastLike": castKernel,
   "onnx.QuantizeLinear": quantizeLinearKernel,
@@ -11,7 +11,7 @@ let quantizationKernels: [String: Kernel] = [
 
 /// Cast and CastLike: the target type is the output's, which inference derived from `to` or
 /// from the second input.
-let castKernel = Kernel { ctx in
+private let castKernel = Kernel { ctx in
   let from = try ctx.dtype(0)
   guard let to = ctx.outputTypes.first?.dtype else { throw GraphError("Cast has no output") }
   let convert = try convertFunction(from: from, to: to)
@@ -24,7 +24,7 @@ let castKernel = Kernel { ctx in
 
 /// How the scale (and zero point) of a linear (de)quantization maps onto the data: one value,
 /// one per index along `axis`, or one per `blockSize` indices along `axis` (blocked).
-struct QuantizationLayout {
+private struct QuantizationLayout {
   /// Data viewed as [outer, axisDim, inner].
   let outer: Int, axisDim: Int, inner: Int
   /// Scale dim along the axis (blocked only) and block size; 0 block size = not blocked.
@@ -127,7 +127,7 @@ private struct QuantizeEval: QuantizedVisitor {
     }
   }
 }
-let quantizeLinearKernel = Kernel { ctx in
+private let quantizeLinearKernel = Kernel { ctx in
   guard let outType = ctx.outputTypes.first?.dtype else { throw GraphError("QuantizeLinear has no output") }
   return try dispatchQuantized(outType, QuantizeEval(
     xType: try ctx.dtype(0), scaleType: try ctx.dtype(1), outType: outType, attributes: ctx.attributes))
@@ -162,7 +162,7 @@ private struct DequantizeEval: QuantizedVisitor {
     }
   }
 }
-let dequantizeLinearKernel = Kernel { ctx in
+private let dequantizeLinearKernel = Kernel { ctx in
   guard let outType = ctx.outputTypes.first?.dtype else { throw GraphError("DequantizeLinear has no output") }
   guard outType.isFloat else { throw GraphError("DequantizeLinear output must be a float type, not \(outType.shortName)") }
   let xType = try ctx.dtype(0)

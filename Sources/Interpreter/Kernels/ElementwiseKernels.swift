@@ -82,7 +82,7 @@ let elementwiseKernels: [String: Kernel] = {
   k["onnx.Mod"] = Kernel { ctx in
     try (ctx.attributes.int("fmod", default: 0) != 0 ? numericBinary(S.ModC.self) : numericBinary(S.ModPython.self)).prepare(ctx)
   }
-  for (name, kernel) in quantizationKernels { k[name] = kernel }
+  for (name, kernel) in castAndQuantizeKernels { k[name] = kernel }
   return k
 }()
 
@@ -127,7 +127,7 @@ private struct FloatUnaryEval<Op: FloatUnaryOp>: FloatVisitor {
     }
   }
 }
-func floatUnary<Op: FloatUnaryOp>(_: Op.Type) -> Kernel {
+private func floatUnary<Op: FloatUnaryOp>(_: Op.Type) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchFloat(ctx.dtype(0), FloatUnaryEval<Op>(params: try Op.params(ctx.attributes))) })
 }
 
@@ -140,7 +140,7 @@ private struct FloatPredicateEval<Op: FloatPredicateOp>: FloatVisitor {
     }
   }
 }
-func floatPredicate<Op: FloatPredicateOp>(_: Op.Type) -> Kernel {
+private func floatPredicate<Op: FloatPredicateOp>(_: Op.Type) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchFloat(ctx.dtype(0), FloatPredicateEval<Op>(params: try Op.params(ctx.attributes))) })
 }
 
@@ -149,12 +149,12 @@ private struct NumericUnaryEval<Op: NumericUnaryOp>: ArithmeticVisitor {
     { inputs, outputs in try mapUnary(try typedInput(inputs, 0, T.dtype), try typedOutput(outputs, 0, T.dtype)) { (x: T) in Op.f(x) } }
   }
 }
-func numericUnary<Op: NumericUnaryOp>(_: Op.Type) -> Kernel {
+private func numericUnary<Op: NumericUnaryOp>(_: Op.Type) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchArithmetic(ctx.dtype(0), NumericUnaryEval<Op>()) })
 }
 
 /// Not on bools.
-let notKernel = Kernel { ctx in
+private let notKernel = Kernel { ctx in
   guard try ctx.dtype(0) == .bool else { throw GraphError("Not expects bool, got \(try ctx.dtype(0).shortName)") }
   return { inputs, outputs in
     try mapUnary(try typedInput(inputs, 0, .bool), try typedOutput(outputs, 0, .bool)) { (x: UInt8) -> UInt8 in x == 0 ? 1 : 0 }
@@ -182,7 +182,7 @@ private struct ClipEval: ArithmeticVisitor {
     }
   }
 }
-let clipKernel = widenHalfTypes(Kernel { ctx in
+private let clipKernel = widenHalfTypes(Kernel { ctx in
   let t = try ctx.dtype(0)
   for i in 1..<3 where i < ctx.inputTypes.count {
     if let b = ctx.inputTypes[i], b.dtype != t {
@@ -203,7 +203,7 @@ private struct NumericBinaryEval<Op: NumericBinaryOp>: ArithmeticVisitor {
     }
   }
 }
-func numericBinary<Op: NumericBinaryOp>(_: Op.Type) -> Kernel {
+private func numericBinary<Op: NumericBinaryOp>(_: Op.Type) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchArithmetic(commonInputType(ctx, 2), NumericBinaryEval<Op>()) })
 }
 
@@ -218,7 +218,7 @@ private struct CompareEval<Op: CompareOp>: ArithmeticVisitor {
     }
   }
 }
-func comparison<Op: CompareOp>(_: Op.Type, allowBool: Bool = false) -> Kernel {
+private func comparison<Op: CompareOp>(_: Op.Type, allowBool: Bool = false) -> Kernel {
   widenHalfTypes(Kernel { ctx in
     let t = try commonInputType(ctx, 2)
     // Bools compare as canonical 0/1 bytes.
@@ -226,7 +226,7 @@ func comparison<Op: CompareOp>(_: Op.Type, allowBool: Bool = false) -> Kernel {
   })
 }
 
-func logic<Op: LogicOp>(_: Op.Type) -> Kernel {
+private func logic<Op: LogicOp>(_: Op.Type) -> Kernel {
   Kernel { ctx in
     guard try commonInputType(ctx, 2) == .bool else { throw GraphError("expects bool inputs, got \(try ctx.dtype(0).shortName)") }
     return { inputs, outputs in
@@ -238,7 +238,7 @@ func logic<Op: LogicOp>(_: Op.Type) -> Kernel {
 }
 
 /// BitShift on unsigned integers; shifting by the bit width or more gives 0.
-let bitShiftKernel = Kernel { ctx in
+private let bitShiftKernel = Kernel { ctx in
   let left: Bool
   switch try ctx.attributes.string("direction") {
   case "LEFT": left = true
@@ -263,7 +263,7 @@ let bitShiftKernel = Kernel { ctx in
 /// Pow(base, exponent): the result has the base's type. Float bases compute in their own type
 /// (the exponent is converted to it); integer bases use exact integer powers for integer
 /// exponents and C's `pow` then truncation for float exponents.
-let powKernel = widenHalfTypes(Kernel { ctx in
+private let powKernel = widenHalfTypes(Kernel { ctx in
   let base = try ctx.dtype(0), exponent = try ctx.dtype(1)
   guard exponent.isFloat || exponent.isInteger else { throw GraphError("Pow exponent type \(exponent.shortName) is not numeric") }
   func floating<T: FloatElement>(_: T.Type) -> KernelEval {
@@ -318,12 +318,12 @@ private struct VariadicEval<Op: NumericBinaryOp>: ArithmeticVisitor {
     }
   }
 }
-func variadic<Op: NumericBinaryOp>(_: Op.Type, mean: Bool = false) -> Kernel {
+private func variadic<Op: NumericBinaryOp>(_: Op.Type, mean: Bool = false) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchArithmetic(commonInputType(ctx, ctx.inputTypes.count), VariadicEval<Op>(mean: mean)) })
 }
 
 /// Where(cond, x, y): selects whole elements, so any element type is moved by its width.
-let whereKernel = Kernel { ctx in
+private let whereKernel = Kernel { ctx in
   guard try ctx.dtype(0) == .bool else { throw GraphError("Where condition must be bool, got \(try ctx.dtype(0).shortName)") }
   let t = try ctx.dtype(1)
   guard try ctx.dtype(2) == t else { throw GraphError("Where type mismatch: \(t.shortName) and \(try ctx.dtype(2).shortName)") }
