@@ -191,7 +191,7 @@ private struct Lexer {
         i += 1
         out.append(contentsOf: Array(String(Character(scalar)).utf8))
       default:
-        throw error("unknown escape '\\\(Character(Unicode.Scalar(e)))'", line: self.line, column: i - lineStart)
+        throw error("unknown escape '\\\(Character(Unicode.Scalar(e)))'", line: self.line, column: i - lineStart - 1)
       }
     }
     return String(decoding: out, as: UTF8.self)
