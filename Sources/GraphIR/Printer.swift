@@ -168,16 +168,22 @@ func formatDense(_ t: Tensor, options: PrintOptions) -> String {
   }
   if t.isSplat { return "dense<splat \(formatElement(t, 0))>" }
   if options.fullConstants {
-    var hex = "dense<0x"
-    hex.reserveCapacity(t.byteCount * 2 + 10)
-    for b in t.bytes { hex += hexByte(b) }
-    return hex + ">"
+    // One buffer for the whole payload: weights can be megabytes.
+    var hex = [UInt8]()
+    hex.reserveCapacity(t.byteCount * 2)
+    for b in t.bytes {
+      hex.append(hexDigitBytes[Int(b >> 4)])
+      hex.append(hexDigitBytes[Int(b & 15)])
+    }
+    return "dense<0x" + String(decoding: hex, as: UTF8.self) + ">"
   }
   return "dense<elided \(t.byteCount) bytes fnv=0x\(hex64(t.digest))>"
 }
 
-private let hexDigits = Array("0123456789abcdef")
-private func hexByte(_ b: UInt8) -> String { String([hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]) }
+private let hexDigitBytes = Array("0123456789abcdef".utf8)
+private func hexByte(_ b: UInt8) -> String {
+  String(decoding: [hexDigitBytes[Int(b >> 4)], hexDigitBytes[Int(b & 15)]], as: UTF8.self)
+}
 func hex64(_ v: UInt64) -> String {
   (0..<8).reversed().map { hexByte(UInt8(truncatingIfNeeded: v >> (8 * UInt64($0)))) }.joined()
 }

@@ -142,23 +142,33 @@ private struct PatternError: Error, CustomStringConvertible { var description: S
 /// Splits a pattern into literal text, `{{regex}}`, `[[X:regex]]` and `[[X]]`.
 private func splitPattern(_ text: String) throws -> [Piece] {
   var pieces: [Piece] = []
-  var rest = Substring(text)
+  let chars = Array(text)
   var literal = ""
-  while !rest.isEmpty {
-    if rest.hasPrefix("{{") {
-      guard let close = rest.range(of: "}}") else { throw PatternError(description: "unterminated '{{' in pattern") }
-      let body = String(rest[rest.index(rest.startIndex, offsetBy: 2)..<close.lowerBound])
+  var i = 0
+  func flush() { if !literal.isEmpty { pieces.append(.literal(literal)); literal = "" } }
+  func starts(_ s: String, at k: Int) -> Bool {
+    let u = Array(s)
+    return k + u.count <= chars.count && Array(chars[k..<(k + u.count)]) == u
+  }
+  while i < chars.count {
+    if starts("{{", at: i) {
+      // The regex ends at the first `}}`, pushed right over extra braces so `{{x{2}}}` works.
+      var close = i + 2
+      while close < chars.count && !starts("}}", at: close) { close += 1 }
+      guard close < chars.count else { throw PatternError(description: "unterminated '{{' in pattern") }
+      while starts("}}}", at: close) { close += 1 }
+      let body = String(chars[(i + 2)..<close])
       guard !body.isEmpty else { throw PatternError(description: "empty '{{}}' in pattern") }
-      if !literal.isEmpty { pieces.append(.literal(literal)); literal = "" }
+      flush()
       pieces.append(.regex(body))
-      rest = rest[close.upperBound...]
-    } else if rest.hasPrefix("[["), let close = rest.range(of: "]]") {
-      let body = rest[rest.index(rest.startIndex, offsetBy: 2)..<close.lowerBound]
+      i = close + 2
+    } else if starts("[[", at: i), let close = variableEnd(chars, from: i + 2) {
+      let body = String(chars[(i + 2)..<close])
       let name = body.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
       guard let first = name.first, first.isLetter || first == "_" else {
         throw PatternError(description: "invalid variable reference '[[\(body)]]'")
       }
-      if !literal.isEmpty { pieces.append(.literal(literal)); literal = "" }
+      flush()
       let after = body[name.endIndex...]
       if after.isEmpty {
         pieces.append(.use(String(name)))
@@ -169,13 +179,32 @@ private func splitPattern(_ text: String) throws -> [Piece] {
       } else {
         throw PatternError(description: "invalid variable reference '[[\(body)]]'")
       }
-      rest = rest[close.upperBound...]
+      i = close + 2
     } else {
-      literal.append(rest.removeFirst())
+      literal.append(chars[i])
+      i += 1
     }
   }
-  if !literal.isEmpty { pieces.append(.literal(literal)) }
+  flush()
   return pieces
+}
+
+/// Index of the `]]` closing a variable whose body starts at `from`, skipping character
+/// classes (`[[N:[0-9]+]]`) and escapes; nil when there is none (the `[[` is then literal).
+private func variableEnd(_ chars: [Character], from: Int) -> Int? {
+  var depth = 0
+  var k = from
+  while k < chars.count {
+    switch chars[k] {
+    case "\\": k += 1
+    case "[": depth += 1
+    case "]":
+      if depth > 0 { depth -= 1 } else if k + 1 < chars.count && chars[k + 1] == "]" { return k }
+    default: break
+    }
+    k += 1
+  }
+  return nil
 }
 
 // MARK: Matching
