@@ -352,3 +352,44 @@ private let wHex = "000000000000803f0000004000004040000080400000a0400000c0400000
     }
   }
 }
+
+@Suite struct TextualIRRobustnessTests {
+  /// Every truncation of a valid text is rejected with a GraphError, never a crash.
+  @Test func everyTruncationFailsCleanly() {
+    let text = printGraph(makeKitchenSink(), options: PrintOptions(fullConstants: true))
+    let bytes = Array(text.utf8)
+    // The text ends in "}\n": every prefix shorter than "…}" lacks the closing brace.
+    for n in 0..<(bytes.count - 1) {
+      let prefix = String(decoding: bytes[..<n], as: UTF8.self)
+      #expect(throws: GraphError.self, "prefix of \(n) bytes") { try parseGraph(prefix) }
+    }
+  }
+
+  /// Single-byte corruptions either parse or throw GraphError (a crash fails the test run).
+  @Test func corruptedBytesNeverCrash() {
+    let bytes = Array(printGraph(makeKitchenSink()).utf8)
+    var state: UInt64 = 0x9e37_79b9_7f4a_7c15
+    let replacements = Array("%@\"\\[]{}()<>,=:*?_-0x9.e".utf8)
+    for _ in 0..<1000 {
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      var mutated = bytes
+      let at = Int(state >> 33) % mutated.count
+      mutated[at] = replacements[Int(state >> 13) % replacements.count]
+      do { _ = try parseGraph(String(decoding: mutated, as: UTF8.self)) } catch is GraphError {} catch {
+        Issue.record("non-GraphError \(error)")
+      }
+    }
+  }
+
+  @Test func largeConstantRoundTripsInFull() throws {
+    let n = 1 << 16
+    let g = Graph(name: "big")
+    let c = g.addConstant(.float32([n], (0..<n).map { Float($0) * 0.25 }), name: "w")
+    g.setOutputs([("w", c)])
+    let options = PrintOptions(fullConstants: true)
+    let text = printGraph(g, options: options)
+    let parsed = try parseGraph(text)
+    #expect(try #require(parsed.constants[0].constant).bitwiseEqual(try #require(c.constant)))
+    #expect(printGraph(parsed, options: options) == text)
+  }
+}
