@@ -104,8 +104,9 @@ private struct GraphPrinter {
       }
     }
     for c in graph.constants {
-      let payload = c.constant.map { formatDense($0, options: options) } ?? "dense<[]>"
-      out += "  \(name(c)) = const \(c.type) \(payload)\n"
+      // The tensor's own type: it is what the payload must match when parsed back.
+      let literal = c.constant.map { formatTensorLiteral($0, options: options) } ?? "\(c.type) dense<[]>"
+      out += "  \(name(c)) = const \(literal)\n"
     }
     for node in graph.nodes { printNode(node) }
     var ret = "  return"

@@ -89,7 +89,7 @@ private struct Directive {
 }
 
 /// The position of `prefix` in `line` at a word start followed by a directive suffix and `:`.
-private func findDirective(in line: String, prefix: String) -> (spelled: String, suffix: String, rest: Substring)? {
+func findDirective(in line: String, prefix: String) -> (spelled: String, suffix: String, rest: Substring)? {
   var search = line.startIndex
   while let r = line.range(of: prefix, range: search..<line.endIndex) {
     search = r.upperBound

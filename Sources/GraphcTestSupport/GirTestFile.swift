@@ -31,7 +31,7 @@ public struct GirTestFile: Sendable {
 
     /// Whether the case has any check directive with this prefix.
     public func hasChecks(prefix: String = "CHECK") -> Bool {
-      text.split(separator: "\n").contains { $0.contains(prefix + ":") || $0.contains(prefix + "-") }
+      text.split(separator: "\n").contains { findDirective(in: String($0), prefix: prefix) != nil }
     }
 
     /// FileCheck `output` against this case's check lines; failures carry file line numbers.

@@ -214,6 +214,8 @@ private func expectFailures(
     let t = try GirTestFile(text: #"// RUN: graphc opt "%s" --pipeline "a{b=\"c d\"}" x\ y | other"#)
     #expect(t.arguments == ["graphc", "opt", "%s", "--pipeline", #"a{b="c d"}"#, "x y"])
     #expect(t.pipeline == #"a{b="c d"}"#)
-    #expect(try GirTestFile(text: "// RUN: graphc opt %s").pipeline == nil)
+    let plain = try GirTestFile(text: "// RUN: graphc opt %s\ngraph @g() {\n  return\n}  // CHECKS: not a directive")
+    #expect(plain.pipeline == nil)
+    #expect(!plain.cases[0].hasChecks())
   }
 }
