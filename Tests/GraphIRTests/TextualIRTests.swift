@@ -393,3 +393,26 @@ private let wHex = "000000000000803f0000004000004040000080400000a0400000c0400000
     #expect(printGraph(parsed, options: options) == text)
   }
 }
+
+@Suite struct TextualIRVerifierTests {
+  /// Parsed graphs are ordinary graphs: use-lists are exact and the verifier accepts them.
+  /// (A private op keeps this independent of the built-in schemas.)
+  @Test func parsedGraphVerifies() throws {
+    let op = "textualirtest.AddSame"
+    if OpRegistry.shared.schema(op) == nil {
+      try OpRegistry.shared.register(OpSchema(op, inputs: 2...2) { ctx in [try ctx.type(0)] })
+    }
+    let g = try parseGraph("""
+      graph @g(%x: f32[batch,2]) {
+        %b = const f32[2] dense<[0.25, 0.25]>
+        %0 = textualirtest.AddSame(%x, %b) : f32[batch,2]
+        %1 = textualirtest.AddSame(%0, %0) : f32[batch,2] @"twice"
+        return %1 as "y"
+      }
+      """)
+    try g.verify()
+    try g.inferTypes()
+    #expect(g.nodes.map { $0.result.type.description } == ["f32[batch,2]", "f32[batch,2]"])
+    #expect(g.nodes[0].result.uses.map(\.operandIndex) == [0, 1])
+  }
+}
