@@ -35,10 +35,17 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
     return out
   }
 
-  /// Textual form: `f32[1,3,224,224]`, `i64[]` for a scalar, `f32[?]` for unknown rank.
+  /// Textual form: `f32[1,3,224,224]`, `i64[]` for a scalar, `f32[batch,?]` with symbolic
+  /// dims (names that are not identifiers are quoted), `f32[*]` for unknown rank.
   public var description: String {
-    guard let dims else { return "\(dtype.shortName)[?]" }
-    return "\(dtype.shortName)[\(dims.map(\.description).joined(separator: ","))]"
+    guard let dims else { return "\(dtype.shortName)[*]" }
+    let text = dims.map { d in
+      switch d {
+      case .fixed(let v): String(v)
+      case .symbol(let s): textualDimSymbol(s)
+      }
+    }
+    return "\(dtype.shortName)[\(text.joined(separator: ","))]"
   }
 }
 
