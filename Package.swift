@@ -43,6 +43,7 @@ let package = Package(
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "GraphcTestSupport"]),
+    .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
