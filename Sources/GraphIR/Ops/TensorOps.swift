@@ -76,7 +76,7 @@ private func unifyDims(_ a: Dim, _ b: Dim, what: String) throws -> Dim {
 
 private func inferDropout(_ ctx: InferenceContext) throws -> [TensorType] {
   let t = try ctx.type(0)
-  if let mode = try ctx.intValues(2), mode.first ?? 0 != 0 {
+  if let mode = ctx.optionalDoubles(2), mode.first ?? 0 != 0 {
     let ratio = ctx.optionalDoubles(1)?.first ?? 0.5
     guard ratio == 0 else { throw GraphError("training-mode Dropout is not supported (inference only)") }
   }
