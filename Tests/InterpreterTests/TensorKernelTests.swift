@@ -241,6 +241,25 @@ private func errorMessage(_ body: () throws -> Any) -> String? {
     #expect(errorMessage { try run("Resize", [:], [u, nil, nil, nil]) } != nil)
   }
 
+  /// Malformed values must throw, never trap.
+  @Test func hostileValuesThrow() {
+    let scalar = Tensor.scalar(1), x = f32([2], [1, 2])
+    #expect(errorMessage { try run("Split", [:], [scalar], results: 2) } != nil)
+    #expect(errorMessage { try run("Gather", [:], [scalar, i64s(0)]) } != nil)
+    #expect(errorMessage { try run("Concat", ["axis": .int(0)], [scalar, scalar]) } != nil)
+    #expect(errorMessage { try run("Split", [:], [x, i64([Int64.max, Int64.max, 4])], results: 3) } != nil)
+    #expect(errorMessage { try run("Pad", [:], [x, i64([Int64.min + 10, Int64.max - 10])]) } != nil)
+    #expect(errorMessage { try run("Tile", [:], [x, i64([Int64.max])]) } != nil)
+    #expect(errorMessage { try run("Reshape", [:], [x, i64([Int64.max, Int64.max, 0])]) } != nil)
+    #expect(errorMessage { try run("Range", [:], [.scalar(0), .scalar(-1e30), .scalar(1e-30)]) } == nil)
+    #expect(errorMessage { try run("Range", [:], [.scalar(0), .scalar(.infinity), .scalar(1)]) } != nil)
+    let img = f32([1, 1, 2, 2], [1, 2, 3, 4])
+    #expect(errorMessage { try run("Resize", ["coordinate_transformation_mode": .string("tf_crop_and_resize")],
+                                   [img, Tensor.float32([8], [0, 0, .nan, 0, 1, 1, 1, 1]), nil, i64([1, 1, 3, 3])]) } != nil)
+    #expect(errorMessage { try run("Resize", [:], [img, nil, Tensor.float32([4], [1, 1, 1e30, 1])]) } != nil)
+    #expect(errorMessage { try run("DepthToSpace", ["blocksize": .int(Int.max)], [img]) } != nil)
+  }
+
   @Test func depthToSpaceRoundTrip() throws {
     let x = f32([1, 8, 1, 1], (0..<8).map(Float.init))
     for mode in ["DCR", "CRD"] {

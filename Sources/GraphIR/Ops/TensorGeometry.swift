@@ -35,6 +35,29 @@ public func normalizeAxes(_ axes: [Int], rank: Int, what: String = "axes") throw
   }
 }
 
+/// Normalizes one axis of a tensor of `rank` (which must be at least 1), or throws.
+public func tensorAxis(_ axis: Int, rank: Int) throws -> Int {
+  guard rank > 0 else { throw GraphError("axis \(axis) needs an input of rank at least 1") }
+  return try normalizeAxes([axis], rank: rank, what: "axis")[0]
+}
+
+/// Overflow-checked sum of sizes, or throws.
+public func checkedSum(_ values: [Int], what: String) throws -> Int {
+  var s = 0
+  for v in values {
+    let (r, o) = s.addingReportingOverflow(v)
+    guard !o else { throw GraphError("\(what) overflows") }
+    s = r
+  }
+  return s
+}
+
+/// A Double size converted to Int, rejecting NaN, negative or absurd values.
+public func checkedSize(_ v: Double, what: String) throws -> Int {
+  guard v.isFinite, v >= 0, v <= Double(maxShapeOpElements) else { throw GraphError("\(what) \(v) is out of range") }
+  return Int(v)
+}
+
 // MARK: Reshape
 
 /// The result dims of `Reshape(data, shape)`: 0 copies the input dim (unless `allowZero`), -1 is
@@ -99,7 +122,7 @@ public func splitSizes(dim: Int, split: [Int]?, count: Int) throws -> [Int] {
   if let split {
     guard split.count == count else { throw GraphError("split has \(split.count) parts but the node has \(count) results") }
     guard split.allSatisfy({ $0 >= 0 }) else { throw GraphError("split \(split) has a negative part") }
-    guard split.reduce(0, { $0 &+ $1 }) == dim else { throw GraphError("split \(split) does not sum to the dim size \(dim)") }
+    guard try checkedSum(split, what: "split") == dim else { throw GraphError("split \(split) does not sum to the dim size \(dim)") }
     return split
   }
   guard count > 0 else { throw GraphError("split needs at least one result") }
@@ -163,6 +186,9 @@ public func sliceGeometry(shape: [Int], starts: [Int], ends: [Int], axes: [Int]?
 /// The full begin/end pads (2 x rank, ONNX order) of `Pad(data, pads, _, axes?)`.
 public func padAmounts(rank: Int, pads: [Int], axes: [Int]?) throws -> [Int] {
   let axes = try normalizeAxes(axes ?? Array(0..<rank), rank: rank)
+  guard pads.allSatisfy({ $0 >= -maxShapeOpElements && $0 <= maxShapeOpElements }) else {
+    throw GraphError("pads \(pads) are out of range")
+  }
   guard pads.count == 2 * axes.count else {
     throw GraphError("pads has \(pads.count) values, expected \(2 * axes.count)")
   }
@@ -181,8 +207,7 @@ public func rangeCount(start: Double, limit: Double, delta: Double) throws -> In
   guard delta != 0 else { throw GraphError("Range delta must not be 0") }
   let n = ((limit - start) / delta).rounded(.up)
   guard n.isFinite else { throw GraphError("Range count is not finite") }
-  guard n <= Double(maxShapeOpElements) else { throw GraphError("Range would produce \(n) elements") }
-  return max(Int(n), 0)
+  return n <= 0 ? 0 : try checkedSize(n, what: "Range element count")
 }
 
 /// The element count of an integer `Range`, computed exactly.
@@ -223,9 +248,7 @@ public func resizeGeometry(inputShape: [Int], roi: [Double]?, scales: [Double]?,
     for (i, a) in axes.enumerated() {
       guard s[i] > 0, s[i].isFinite else { throw GraphError("scale \(s[i]) must be positive") }
       fullScales[a] = s[i]
-      let o = (s[i] * Double(inputShape[a])).rounded(.down)
-      guard o <= Double(maxShapeOpElements) else { throw GraphError("Resize output dim \(o) is too large") }
-      outShape[a] = Int(o)
+      outShape[a] = try checkedSize((s[i] * Double(inputShape[a])).rounded(.down), what: "Resize output dim")
     }
   case (nil, let z?):
     guard z.count == axes.count else { throw GraphError("sizes has \(z.count) values for \(axes.count) axes") }
@@ -244,12 +267,13 @@ public func resizeGeometry(inputShape: [Int], roi: [Double]?, scales: [Double]?,
       guard let scale = policy == "not_larger" ? chosen.min() : chosen.max() else { break }
       for a in axes {
         fullScales[a] = scale
-        outShape[a] = Int((scale * Double(inputShape[a]) + 0.5).rounded(.down))
+        outShape[a] = try checkedSize((scale * Double(inputShape[a]) + 0.5).rounded(.down), what: "Resize output dim")
       }
     }
   }
   var fullRoi = [Double](repeating: 0, count: rank) + [Double](repeating: 1, count: rank)
   if let roi {
+    guard roi.allSatisfy(\.isFinite) else { throw GraphError("roi values must be finite") }
     guard roi.count == 2 * axes.count else { throw GraphError("roi has \(roi.count) values for \(axes.count) axes") }
     for (i, a) in axes.enumerated() {
       fullRoi[a] = roi[i]

@@ -163,14 +163,14 @@ private func inferConcat(_ ctx: InferenceContext) throws -> [TensorType] {
   guard let rank = types.lazy.compactMap(\.rank).first else { return [TensorType(dtype, nil)] }
   guard rank > 0 else { throw GraphError("Concat inputs must have rank at least 1") }
   guard let rawAxis = try ctx.attributes.int("axis") else { throw GraphError("Concat needs an axis attribute") }
-  let axis = try normalizeAxis(rawAxis, rank: rank)
+  let axis = try tensorAxis(rawAxis, rank: rank)
   var out = unknownDims(rank)
   var axisSum: Int? = 0
   for (k, t) in types.enumerated() {
     guard let d = t.dims else { axisSum = nil; continue }
     guard d.count == rank else { throw GraphError("Concat input \(k) has rank \(d.count), expected \(rank)") }
     for i in 0..<rank where i != axis { out[i] = try unifyDims(out[i], d[i], what: "Concat input \(k)") }
-    axisSum = d[axis].value.flatMap { v in axisSum.map { $0 + v } }
+    if let v = d[axis].value, let s = axisSum { axisSum = try checkedSum([s, v], what: "Concat axis size") } else { axisSum = nil }
   }
   out[axis] = axisSum.map { .fixed($0) } ?? unknownDim
   return [TensorType(dtype, try checkedResultDims(out))]
@@ -184,7 +184,7 @@ private func inferSplit(_ ctx: InferenceContext) throws -> [TensorType] {
   }
   if ctx.isPresent(1) { try ctx.requireIndexType(1, what: "Split split") }
   guard let dims = t.dims else { return Array(repeating: TensorType(t.dtype, nil), count: n) }
-  let axis = try normalizeAxis(try ctx.attributes.int("axis", default: 0), rank: dims.count)
+  let axis = try tensorAxis(try ctx.attributes.int("axis", default: 0), rank: dims.count)
   let split = try ctx.optionalInts(1)
   let sizes: [Dim]
   if let d = dims[axis].value, split != nil || !ctx.isPresent(1) {
@@ -226,7 +226,7 @@ private func inferGather(_ ctx: InferenceContext) throws -> [TensorType] {
   try ctx.requireIndexType(1, what: "Gather indices")
   guard let d = data.dims else { return [TensorType(data.dtype, nil)] }
   guard d.count > 0 else { throw GraphError("Gather data must have rank at least 1") }
-  let axis = try normalizeAxis(try ctx.attributes.int("axis", default: 0), rank: d.count)
+  let axis = try tensorAxis(try ctx.attributes.int("axis", default: 0), rank: d.count)
   if let idx = try ctx.intValues(1), let n = d[axis].value {
     for i in idx where i < -n || i >= n { throw GraphError("Gather index \(i) is out of range for dim \(n)") }
   }
@@ -239,7 +239,7 @@ private func inferGatherElements(_ ctx: InferenceContext) throws -> [TensorType]
   try ctx.requireIndexType(1, what: "GatherElements indices")
   if let r = data.rank {
     guard r > 0 else { throw GraphError("GatherElements data must have rank at least 1") }
-    _ = try normalizeAxis(try ctx.attributes.int("axis", default: 0), rank: r)
+    _ = try tensorAxis(try ctx.attributes.int("axis", default: 0), rank: r)
     if let q = indices.rank, q != r { throw GraphError("GatherElements indices have rank \(q), data rank \(r)") }
   }
   return [TensorType(data.dtype, indices.dims)]
@@ -365,7 +365,7 @@ private func inferPad(_ ctx: InferenceContext) throws -> [TensorType] {
   let out: [Dim] = try (0..<r).map { i in
     if full[i] == 0 && full[i + r] == 0 { return dims[i] }
     guard let v = dims[i].value else { return unknownDim }
-    let n = v + full[i] + full[i + r]
+    let n = try checkedSum([v, full[i], full[i + r]], what: "padded dim")
     guard n >= 0 else { throw GraphError("pads \(pads) make dim \(i) negative") }
     if v == 0 && n > 0 && mode != "constant" { throw GraphError("cannot \(mode)-pad an empty dim") }
     return .fixed(n)
@@ -408,7 +408,7 @@ private func inferResize(_ ctx: InferenceContext) throws -> [TensorType] {
     } else if let scales, i < scales.count, scales[i] == 1 {
       continue
     } else if let scales, i < scales.count, let v = dims[ax].value {
-      out[ax] = .fixed(Int((scales[i] * Double(v)).rounded(.down)))
+      out[ax] = .fixed(try checkedSize((scales[i] * Double(v)).rounded(.down), what: "Resize output dim"))
     } else {
       out[ax] = unknownDim
     }
@@ -419,7 +419,7 @@ private func inferResize(_ ctx: InferenceContext) throws -> [TensorType] {
 /// DepthToSpace / SpaceToDepth: rank-4 NCHW input, positive `blocksize`.
 private func depthSpaceType(_ ctx: InferenceContext, toSpace: Bool) throws -> TensorType {
   let t = try ctx.type(0)
-  guard let b = try ctx.attributes.int("blocksize"), b > 0 else { throw GraphError("blocksize must be a positive integer") }
+  guard let b = try ctx.attributes.int("blocksize"), b > 0, b <= 1 << 20 else { throw GraphError("blocksize must be a positive integer") }
   if toSpace {
     let mode = try ctx.attributes.string("mode", default: "DCR")
     guard mode == "DCR" || mode == "CRD" else { throw GraphError("unknown DepthToSpace mode '\(mode)'") }

@@ -73,7 +73,7 @@ let resizeKernel = Kernel { ctx in
       return
     }
     guard x.dtype.isFloat || x.dtype.isInteger else { throw GraphError("\(params.mode) Resize does not support \(x.dtype.shortName)") }
-    let filters = active.map { a in (a, axisFilter(axis: a, x.shape[a], g, params)) }
+    let filters = try active.map { a in (a, try axisFilter(axis: a, x.shape[a], g, params)) }
     switch x.dtype {
     case .float32:
       resample(x.pointer(as: Float.self), shape: x.shape, filters, y.pointer(as: Float.self), Float(params.extrapolation))
@@ -145,12 +145,15 @@ private func nearestTable(axis a: Int, _ inSize: Int, _ g: ResizeGeometry, _ p: 
 /// The filter of one axis. Taps and weights follow the ONNX reference: ratio is 1 at integer
 /// coordinates (prefer the left pixel), antialias widens the kernel by 1/scale when
 /// downsampling, and indices outside the input clamp to the edge after exclude_outside.
-private func axisFilter(axis a: Int, _ inSize: Int, _ g: ResizeGeometry, _ p: ResizeParams) -> AxisFilter {
+private func axisFilter(axis a: Int, _ inSize: Int, _ g: ResizeGeometry, _ p: ResizeParams) throws -> AxisFilter {
   let rank = g.outputShape.count, outSize = g.outputShape[a]
   let cubic = p.mode == "cubic"
   let support = cubic ? 2.0 : 1.0
   let s = p.antialias ? min(g.scales[a], 1) : 1
-  let first = Int((-support / s).rounded(.down)) + 1  // offset of the first tap from floor(x)
+  // Offset of the first tap from floor(x); scale >= 1/inSize whenever the output is non-empty.
+  let firstTap = (-support / s).rounded(.down)
+  guard firstTap > -Double(maxShapeOpElements) else { throw GraphError("Resize scale \(s) is too small for antialias") }
+  let first = Int(firstTap) + 1
   let taps = 2 - 2 * first
   let A = p.cubicA
   func kernel(_ t: Double) -> Double {

@@ -100,7 +100,7 @@ private let concatKernel = Kernel { ctx in
   guard let rawAxis = try ctx.attributes.int("axis") else { throw GraphError("Concat needs an axis attribute") }
   return { inputs, outputs in
     let y = outputs[0], w = y.dtype.byteSize
-    let axis = try normalizeAxis(rawAxis, rank: y.rank)
+    let axis = try tensorAxis(rawAxis, rank: y.rank)
     let ys = contiguousStrides(y.shape)
     var offset = 0
     for i in inputs.indices {
@@ -121,7 +121,7 @@ private let splitKernel = Kernel { ctx in
   let rawAxis = try ctx.attributes.int("axis", default: 0)
   return { inputs, outputs in
     let x = try required(inputs, 0), w = x.dtype.byteSize
-    let axis = try normalizeAxis(rawAxis, rank: x.rank)
+    let axis = try tensorAxis(rawAxis, rank: x.rank)
     let sizes = try splitSizes(dim: x.shape[axis], split: try optionalInts(inputs, 1), count: outputs.count)
     let xs = contiguousStrides(x.shape)
     var offset = 0
@@ -171,7 +171,11 @@ private let tileKernel = Kernel { _ in
     let x = try required(inputs, 0), y = outputs[0]
     let reps = try requiredInts(inputs, 1)
     guard reps.count == x.rank else { throw GraphError("Tile repeats has \(reps.count) values for rank \(x.rank)") }
-    try expectShape(y, zip(x.shape, reps).map { $0 * $1 })
+    try expectShape(y, try zip(x.shape, reps).map { n, r in
+      let (p, o) = n.multipliedReportingOverflow(by: r)
+      guard !o, r >= 0 else { throw GraphError("Tile repeats \(reps) are out of range") }
+      return p
+    })
     // View the result as [r0, n0, r1, n1, ...]: repeat index k reads the source with stride 0.
     let xs = contiguousStrides(x.shape), ys = contiguousStrides(y.shape)
     var shape: [Int] = [], dst: [Int] = [], src: [Int] = []
@@ -188,7 +192,7 @@ private let tileKernel = Kernel { _ in
 /// input's 6-D view each dim of the result's 6-D view reads.
 private func depthSpaceKernel(toSpace: Bool) -> Kernel {
   Kernel { ctx in
-    guard let b = try ctx.attributes.int("blocksize"), b > 0 else { throw GraphError("blocksize must be a positive integer") }
+    guard let b = try ctx.attributes.int("blocksize"), b > 0, b <= 1 << 20 else { throw GraphError("blocksize must be a positive integer") }
     let crd = try ctx.attributes.string("mode", default: "DCR") == "CRD"
     return { inputs, outputs in
       let x = try required(inputs, 0), y = outputs[0]
@@ -233,7 +237,7 @@ private let gatherKernel = Kernel { ctx in
   let rawAxis = try ctx.attributes.int("axis", default: 0)
   return { inputs, outputs in
     let x = try required(inputs, 0), indices = try required(inputs, 1), y = outputs[0]
-    let axis = try normalizeAxis(rawAxis, rank: x.rank)
+    let axis = try tensorAxis(rawAxis, rank: x.rank)
     try expectShape(y, Array(x.shape[..<axis]) + indices.shape + Array(x.shape[(axis + 1)...]))
     let n = x.shape[axis]
     let idx = try checkedIndices(indices, dim: n, op: "Gather")
@@ -263,7 +267,7 @@ private let gatherElementsKernel = Kernel { ctx in
   return { inputs, outputs in
     let x = try required(inputs, 0), indices = try required(inputs, 1), y = outputs[0]
     let rank = x.rank
-    let axis = try normalizeAxis(rawAxis, rank: rank)
+    let axis = try tensorAxis(rawAxis, rank: rank)
     guard indices.rank == rank else { throw GraphError("GatherElements indices have rank \(indices.rank), data rank \(rank)") }
     for d in 0..<rank where d != axis && indices.shape[d] > x.shape[d] {
       throw GraphError("GatherElements indices dim \(d) (\(indices.shape[d])) exceeds data dim \(x.shape[d])")
@@ -384,7 +388,7 @@ private let padKernel = Kernel { ctx in
   return { inputs, outputs in
     let x = try required(inputs, 0), y = outputs[0], rank = x.rank
     let pads = try padAmounts(rank: rank, pads: try requiredInts(inputs, 1), axes: try optionalInts(inputs, 3))
-    try expectShape(y, (0..<rank).map { x.shape[$0] + pads[$0] + pads[$0 + rank] })
+    try expectShape(y, try (0..<rank).map { try checkedSum([x.shape[$0], pads[$0], pads[$0 + rank]], what: "padded dim") })
     let tables = try (0..<rank).map { a -> [Int] in
       let n = x.shape[a], before = pads[a]
       if y.shape[a] > 0 && n == 0 && mode != "constant" { throw GraphError("cannot \(mode)-pad an empty dim") }
