@@ -27,6 +27,7 @@ let tensorOpSchemas: [OpSchema] = [
   OpSchema("onnx.Resize", inputs: 1...4, infer: inferResize),
   OpSchema("onnx.DepthToSpace", inputs: 1...1) { ctx in [try depthSpaceType(ctx, toSpace: true)] },
   OpSchema("onnx.SpaceToDepth", inputs: 1...1) { ctx in [try depthSpaceType(ctx, toSpace: false)] },
+  OpSchema("onnx.ReverseSequence", inputs: 2...2, infer: inferReverseSequence),
 ]
 
 // MARK: Helpers
@@ -414,6 +415,24 @@ private func inferResize(_ ctx: InferenceContext) throws -> [TensorType] {
     }
   }
   return [TensorType(t.dtype, try checkedResultDims(out))]
+}
+
+/// The (batch, time) axes of `ReverseSequence`: 0 and 1 in either order.
+public func reverseSequenceAxes(_ attributes: AttributeMap) throws -> (batch: Int, time: Int) {
+  let b = try attributes.int("batch_axis", default: 1), t = try attributes.int("time_axis", default: 0)
+  guard Set([b, t]) == [0, 1] else { throw GraphError("batch_axis and time_axis must be 0 and 1, got \(b) and \(t)") }
+  return (b, t)
+}
+
+private func inferReverseSequence(_ ctx: InferenceContext) throws -> [TensorType] {
+  let t = try ctx.type(0)
+  let (b, _) = try reverseSequenceAxes(ctx.attributes)
+  try ctx.requireIndexType(1, what: "ReverseSequence sequence_lens")
+  if let r = t.rank, r < 2 { throw GraphError("ReverseSequence input must have rank at least 2") }
+  if let n = ctx.vectorLength(1), let d = t.dims?[b].value, n != d {
+    throw GraphError("sequence_lens has \(n) values for a batch of \(d)")
+  }
+  return [t]
 }
 
 /// DepthToSpace / SpaceToDepth: rank-4 NCHW input, positive `blocksize`.

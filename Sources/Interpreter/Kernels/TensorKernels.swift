@@ -28,6 +28,7 @@ let tensorKernels: [String: Kernel] = [
   "onnx.Resize": resizeKernel,
   "onnx.DepthToSpace": depthToSpaceKernel,
   "onnx.SpaceToDepth": spaceToDepthKernel,
+  "onnx.ReverseSequence": reverseSequenceKernel,
 ]
 
 // MARK: Helpers
@@ -220,6 +221,29 @@ private func depthSpaceKernel(toSpace: Bool) -> Kernel {
 }
 private let depthToSpaceKernel = depthSpaceKernel(toSpace: true)
 private let spaceToDepthKernel = depthSpaceKernel(toSpace: false)
+
+/// Reverses the first `sequence_lens[b]` steps of each batch entry; later steps are copied.
+private let reverseSequenceKernel = Kernel { ctx in
+  let (batchAxis, timeAxis) = try reverseSequenceAxes(ctx.attributes)
+  return { inputs, outputs in
+    let x = try required(inputs, 0), y = outputs[0]
+    guard x.rank >= 2 else { throw GraphError("ReverseSequence input must have rank at least 2") }
+    try expectShape(y, x.shape)
+    let lens = try requiredInts(inputs, 1)
+    let steps = x.shape[timeAxis], batches = x.shape[batchAxis]
+    guard lens.count == batches else { throw GraphError("sequence_lens has \(lens.count) values for a batch of \(batches)") }
+    let xs = contiguousStrides(x.shape), w = x.dtype.byteSize
+    let block = product(x.shape[2...]) * w
+    for (b, n) in lens.enumerated() {
+      guard n >= 0 && n <= steps else { throw GraphError("sequence length \(n) is out of range for \(steps) steps") }
+      for t in 0..<steps {
+        let from = t < n ? n - 1 - t : t
+        memcpy(y.rawPointer + (b * xs[batchAxis] + t * xs[timeAxis]) * w,
+               x.rawPointer + (b * xs[batchAxis] + from * xs[timeAxis]) * w, block)
+      }
+    }
+  }
+}
 
 // MARK: Gathers
 
