@@ -16,7 +16,7 @@ struct Graphc: ParsableCommand {
         graphc passes                         # what the optimizer can do
       """,
     version: "0.1.0",
-    subcommands: [Optimize.self, Run.self, Inspect.self, PrintIR.self, Passes.self, Bench.self])
+    subcommands: [Optimize.self, Run.self, Inspect.self, PrintIR.self, Passes.self, Bench.self, Opt.self])
 }
 
 /// Writes a one-line error to stderr and exits non-zero; used for every failure on user input.
