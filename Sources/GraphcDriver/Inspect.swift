@@ -1,0 +1,81 @@
+// Inspect.swift - Loading either file kind as a graph, and summarizing it for `graphc inspect`.
+
+import Foundation
+import GraphIR
+import ONNXImport
+import PackedFormat
+
+/// Rebuilds an IR graph from a validated `.gcb`, for printing and inspection.
+public func graphFromPacked(_ packed: PackedModel, name: String) throws -> Graph {
+  let graph = Graph(name: name)
+  var values: [Int: Value] = [:]
+  for (inputName, index) in packed.inputs {
+    values[index] = graph.addInput(name: inputName, type: packed.tensors[index].type)
+  }
+  for (i, t) in packed.tensors.enumerated() {
+    if let c = t.constant, values[i] == nil { values[i] = graph.addConstant(c, name: t.name) }
+  }
+  for node in packed.nodes {
+    let operands: [Value?] = try node.operands.map { index in
+      guard let index else { return nil }
+      guard let v = values[index] else { throw DriverError("\(packed.fileName): node '\(node.name)' uses tensor \(index) before it is defined") }
+      return v
+    }
+    let n = graph.addNode(node.op, name: node.name, operands: operands, attributes: node.attributes,
+                          resultTypes: node.results.map { packed.tensors[$0].type },
+                          resultNames: node.results.map { packed.tensors[$0].name })
+    for (index, v) in zip(node.results, n.results) { values[index] = v }
+  }
+  graph.setOutputs(try packed.outputs.map { name, index in
+    guard let v = values[index] else { throw DriverError("\(packed.fileName): output '\(name)' has no producer") }
+    return (name, v)
+  })
+  graph.metadata = packed.metadata
+  return graph
+}
+
+/// A model file summarized: what `graphc inspect` prints.
+public struct ModelSummary {
+  public let path: String
+  public let format: String
+  public let fileBytes: Int
+  public let inputs: [(name: String, type: TensorType)]
+  public let outputs: [(name: String, type: TensorType)]
+  public let ops: [String: Int]
+  public let constantCount: Int
+  public let parameterBytes: Int
+  public let arenaBytes: Int
+  /// Bytes the planned tensors would take without sharing space.
+  public let unsharedBytes: Int
+  public let metadata: [String: String]
+}
+
+/// Loads `.onnx` (imported, no passes) or `.gcb` as a graph plus its packed form.
+public func loadModelFile(_ path: String, shapes: [String: [Int]] = [:]) throws -> (graph: Graph, packed: PackedModel) {
+  let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+  if path.hasSuffix(".onnx") {
+    var options = ImportOptions()
+    options.shapes = shapes
+    let graph = try importONNX(path: path, options: options)
+    let packed = try PackedModel(bytes: try writeGCB(graph: graph, metadata: graph.metadata), name: path)
+    return (graph, packed)
+  }
+  let packed = try PackedModel(path: path)
+  return (try graphFromPacked(packed, name: name), packed)
+}
+
+/// Summarizes a model file.
+public func summarizeModel(_ path: String, shapes: [String: [Int]] = [:]) throws -> ModelSummary {
+  let (graph, packed) = try loadModelFile(path, shapes: shapes)
+  let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+  let planned = packed.tensors.compactMap { t -> Int? in
+    guard t.arenaOffset != nil, let s = t.type.staticShape, let n = checkedElementCount(s) else { return nil }
+    return (n * t.type.dtype.byteSize + packed.arenaAlignment - 1) / packed.arenaAlignment * packed.arenaAlignment
+  }.reduce(0, +)
+  return ModelSummary(
+    path: path, format: path.hasSuffix(".onnx") ? "onnx" : "gcb", fileBytes: size,
+    inputs: graph.inputs.map { ($0.name, $0.type) }, outputs: graph.outputs.map { ($0.name, $0.value.type) },
+    ops: opHistogram(graph), constantCount: graph.constants.count,
+    parameterBytes: graph.constants.reduce(0) { $0 + ($1.constant?.byteCount ?? 0) },
+    arenaBytes: packed.arenaSize, unsharedBytes: planned, metadata: graph.metadata)
+}
