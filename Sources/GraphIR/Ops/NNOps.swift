@@ -156,8 +156,9 @@ private func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> Tens
 
 /// Geometry of a ConvTranspose: resolved pads (begin pads, then end pads) and the output
 /// spatial size, from `output_shape` when given, else from strides, `output_padding`, pads
-/// and `auto_pad`. Matches onnxruntime: with `output_shape` or SAME padding, the total
-/// padding is split with the extra cell at the end, except SAME_UPPER puts it at the start.
+/// and `auto_pad`. As in the ONNX spec and onnxruntime, when `output_shape` or SAME padding
+/// fixes the size, the total padding is split with the odd cell at the start, except for
+/// SAME_UPPER, which puts it at the end.
 public func convTransposeGeometry(inputSpatial: [Int], kernel: [Int], attributes attrs: AttributeMap) throws -> WindowGeometry {
   let n = inputSpatial.count
   try checkWindowBounds(attrs, ["strides", "dilations", "pads", "output_padding", "output_shape"])
@@ -192,8 +193,8 @@ public func convTransposeGeometry(inputSpatial: [Int], kernel: [Int], attributes
       guard target > 0 else { throw GraphError("output_shape must be positive, got \(target)") }
       let total = max(0, full - target)
       let more = total - total / 2, less = total / 2
-      pads[i] = autoPad == "SAME_UPPER" ? more : less
-      pads[i + n] = autoPad == "SAME_UPPER" ? less : more
+      pads[i] = autoPad == "SAME_UPPER" ? less : more
+      pads[i + n] = autoPad == "SAME_UPPER" ? more : less
       out[i] = target
     } else {
       if autoPad == "VALID" { pads[i] = 0; pads[i + n] = 0 }
