@@ -104,7 +104,7 @@ private func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> Tens
   try nnRequireSameDType(w, as: x, "W", "X")
   let attrs = ctx.attributes
   let group = try attrs.int("group", default: 1)
-  guard group > 0 else { throw GraphError("group must be positive, got \(group)") }
+  guard group > 0 && group <= nnMaxWindowAttribute else { throw GraphError("group must be positive, got \(group)") }
   if let wr = w.rank, wr < 3 { throw GraphError("W must have rank >= 3, got rank \(wr)") }
   let kernel = try convKernel(attrs, w: w)
   let n = try spatialRank(x, hint: w.rank.map { $0 - 2 } ?? kernel?.count)
@@ -117,12 +117,17 @@ private func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> Tens
   if transposed {
     if let c, let w0, c != w0 { throw GraphError("X has \(c) channels but W has \(w0) input channels") }
     if let w0, w0 % group != 0 { throw GraphError("group \(group) does not divide the \(w0) input channels") }
-    if let w1 { m = .fixed(w1 * group) }
+    if let w1 {
+      let (prod, overflow) = w1.multipliedReportingOverflow(by: group)
+      guard !overflow else { throw GraphError("output channel count overflows") }
+      m = .fixed(prod)
+    }
   } else {
     if let c {
       guard c % group == 0 else { throw GraphError("group \(group) does not divide the \(c) input channels") }
-      if let w1, w1 * group != c {
-        throw GraphError("X has \(c) channels but W expects \(w1 * group) (\(w1) per group x \(group) groups)")
+      // c / group cannot overflow, unlike w1 * group.
+      if let w1, w1 != c / group {
+        throw GraphError("X has \(c) channels but W expects \(w1) per group x \(group) groups")
       }
     }
     if let w0 {

@@ -11,12 +11,13 @@ let convKernels: [String: Kernel] = [
     let group = try attrs.int("group", default: 1)
     return { inputs, outputs in
       guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
+      try checkConvRanks(x, w)
       let bias = inputs.count > 2 ? inputs[2] : nil
       let spatial = Array(x.shape.dropFirst(2))
       let g = try checkedWindowGeometry(inputSpatial: spatial, kernel: Array(w.shape.dropFirst(2)), attributes: attrs)
       let shape = ConvShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: w.shape[0], group: group,
                             window: try Window3D(inputSpatial: spatial, geometry: g))
-      try shape.check(x: x, w: w, bias: bias, y: outputs[0], wPerGroup: w.shape[1], transposed: false)
+      try shape.check(w: w, bias: bias, y: outputs[0], transposed: false)
       conv2d(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
              bias: bias?.pointer(as: Float.self), y: outputs[0].pointer(as: Float.self))
     }
@@ -27,13 +28,16 @@ let convKernels: [String: Kernel] = [
     let group = try attrs.int("group", default: 1)
     return { inputs, outputs in
       guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
+      try checkConvRanks(x, w)
       let bias = inputs.count > 2 ? inputs[2] : nil
       let spatial = Array(x.shape.dropFirst(2))
       let kernel = try attrs.ints("kernel_shape") ?? Array(w.shape.dropFirst(2))
       let g = try convTransposeGeometry(inputSpatial: spatial, kernel: kernel, attributes: attrs)
-      let shape = ConvShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: w.shape[1] * group, group: group,
+      let (outChannels, overflow) = w.shape[1].multipliedReportingOverflow(by: group)
+      guard group > 0, !overflow else { throw GraphError("group \(group) is out of range") }
+      let shape = ConvShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: outChannels, group: group,
                             window: try Window3D(inputSpatial: spatial, geometry: g))
-      try shape.check(x: x, w: w, bias: bias, y: outputs[0], wPerGroup: w.shape[0] / max(group, 1), transposed: true)
+      try shape.check(w: w, bias: bias, y: outputs[0], transposed: true)
       convTranspose(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
                     bias: bias?.pointer(as: Float.self), y: outputs[0].pointer(as: Float.self))
     }
@@ -52,21 +56,27 @@ struct ConvShape {
   var outPerGroup: Int { outChannels / group }
 
   /// Re-checks what the kernel indexes with, so a wrong shape can never read out of bounds.
-  func check(x: Tensor, w: Tensor, bias: Tensor?, y: Tensor, wPerGroup: Int, transposed: Bool) throws {
+  func check(w: Tensor, bias: Tensor?, y: Tensor, transposed: Bool) throws {
     guard group > 0, inChannels % group == 0, outChannels % group == 0 else {
       throw GraphError("group \(group) does not divide the channels (\(inChannels) in, \(outChannels) out)")
     }
     let wElems = inChannels * outPerGroup * window.kernelSize
-    guard w.count == wElems, (transposed ? w.shape[0] == inChannels : wPerGroup == inPerGroup) else {
+    guard w.count == wElems, (transposed ? w.shape[0] == inChannels : w.shape[1] == inPerGroup) else {
       throw GraphError("W shape \(w.shape) does not match \(inChannels) input channels and group \(group)")
     }
     if let bias, bias.count != outChannels || bias.dtype != .float32 {
       throw GraphError("B must hold \(outChannels) float32 values, got \(bias.shape)")
     }
-    guard y.count == batch * outChannels * window.outputSize, x.count == batch * inChannels * window.inputSize else {
+    guard y.count == batch * outChannels * window.outputSize else {
       throw GraphError("result shape \(y.shape) does not match the convolution")
     }
   }
+}
+
+/// X is [N, C, spatial...] and W has the same rank (the schema checks this; eval re-checks
+/// because it indexes both shapes).
+private func checkConvRanks(_ x: Tensor, _ w: Tensor) throws {
+  guard x.rank >= 3, w.rank == x.rank else { throw GraphError("X rank \(x.rank) and W rank \(w.rank) do not fit a convolution") }
 }
 
 /// Fills each output channel plane with its bias (or zero).

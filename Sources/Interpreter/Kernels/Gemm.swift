@@ -309,6 +309,7 @@ typealias GemmFunction<T> = (
 private func matmulEval<T: NNNumber>(_: T.Type, _ gemm: @escaping GemmFunction<T>) -> KernelEval {
   return { inputs, outputs in
     guard let at = inputs[0], let bt = inputs[1] else { throw GraphError("missing required input") }
+    guard at.rank >= 1, bt.rank >= 1 else { throw GraphError("MatMul operands must have rank >= 1") }
     let y = outputs[0]
     let aShape = at.rank == 1 ? [1] + at.shape : at.shape
     let bShape = bt.rank == 1 ? bt.shape + [1] : bt.shape
@@ -348,6 +349,7 @@ private func matmulEval<T: NNNumber>(_: T.Type, _ gemm: @escaping GemmFunction<T
 private func gemmEval<T: NNNumber>(_ alpha: T, _ beta: T, _ ta: Bool, _ tb: Bool, _ gemm: @escaping GemmFunction<T>) -> KernelEval {
   return { inputs, outputs in
     guard let at = inputs[0], let bt = inputs[1] else { throw GraphError("missing required input") }
+    guard at.rank == 2, bt.rank == 2 else { throw GraphError("A and B must be 2-D") }
     let y = outputs[0]
     let m = ta ? at.shape[1] : at.shape[0], k = ta ? at.shape[0] : at.shape[1]
     let n = tb ? bt.shape[0] : bt.shape[1]
@@ -355,6 +357,7 @@ private func gemmEval<T: NNNumber>(_ alpha: T, _ beta: T, _ ta: Bool, _ tb: Bool
     let c = y.pointer(as: T.self)
     var betaUsed = T.nnZero
     if let ct = inputs.count > 2 ? inputs[2] : nil, beta != T.nnZero {
+      guard ct.rank <= 2 else { throw GraphError("C must have rank <= 2") }
       // Unidirectional broadcast of C into Y, then accumulate with beta.
       let cs = Array(repeating: 1, count: 2 - ct.rank) + ct.shape
       guard (cs[0] == 1 || cs[0] == m) && (cs[1] == 1 || cs[1] == n) else {

@@ -55,7 +55,7 @@ func meanInvStd<T: NNFloat>(_ p: UnsafePointer<T>, _ n: Int, eps: Double) -> (Do
 private func batchNormEval(_ type: any NNFloat.Type, eps: Double) -> KernelEval {
   func make<T: NNFloat>(_: T.Type) -> KernelEval {
     return { inputs, outputs in
-      guard let x = inputs[0] else { throw GraphError("missing required input") }
+      guard let x = inputs[0], x.rank >= 2 else { throw GraphError("X must have rank >= 2") }
       let params = try (1...4).map { i -> [Double] in
         guard let t = inputs[i] else { throw GraphError("missing required input \(i)") }
         return doubleValues(t)
@@ -84,6 +84,8 @@ private func groupNormEval(_ type: any NNFloat.Type, eps: Double, groups: Int?) 
   func make<T: NNFloat>(_: T.Type) -> KernelEval {
     return { inputs, outputs in
       guard let x = inputs[0], let st = inputs[1], let bt = inputs[2] else { throw GraphError("missing required input") }
+      guard x.rank >= 2 else { throw GraphError("X must have rank >= 2") }
+      if x.count == 0 { return }
       let c = x.shape[1], g = groups ?? c
       guard c % g == 0 else { throw GraphError("num_groups \(g) does not divide the \(c) channels") }
       let perGroup = c / g
@@ -146,7 +148,7 @@ private func storeFloat(_ t: Tensor, _ i: Int, _ v: Double) {
 private func lrnEval(_ type: any NNFloat.Type, size: Int, alpha: Double, beta: Double, bias: Double) -> KernelEval {
   func make<T: NNFloat>(_: T.Type) -> KernelEval {
     return { inputs, outputs in
-      guard let x = inputs[0] else { throw GraphError("missing required input") }
+      guard let x = inputs[0], x.rank >= 2 else { throw GraphError("X must have rank >= 2") }
       let c = x.shape[1], inner = product(x.shape[2...]), batch = x.shape[0]
       let src = x.pointer(as: T.self), dst = outputs[0].pointer(as: T.self)
       let before = (size - 1) / 2, after = size - 1 - before
