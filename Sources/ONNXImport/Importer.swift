@@ -38,6 +38,7 @@ public func importONNX(
     guard bytes.count <= options.maxModelBytes else {
       throw ImportFailure(.limitExceeded, "the model is \(bytes.count) bytes, over the limit of \(options.maxModelBytes)")
     }
+    try withUnsafePointer(to: onnx__model_proto__descriptor) { try checkNesting(bytes, root: $0, what: "model", maxDepth: maxNesting) }
     let model = try unpack(bytes, what: "model") { onnx__model_proto__unpack(nil, $0, $1) }
     defer { onnx__model_proto__free_unpacked(model, nil) }
     let importer = Importer(options: options, ops: ops,
@@ -55,6 +56,7 @@ public func readTensorProto(path: String, options: ImportOptions = .init()) thro
   let source = fileName(of: path)
   do {
     let file = try MappedFile(path: path, maxBytes: options.maxModelBytes)
+    try withUnsafePointer(to: onnx__tensor_proto__descriptor) { try checkNesting(file.bytes, root: $0, what: "tensor", maxDepth: maxNesting) }
     let proto = try unpack(file.bytes, what: "tensor") { onnx__tensor_proto__unpack(nil, $0, $1) }
     defer { onnx__tensor_proto__free_unpacked(proto, nil) }
     let decoder = TensorDecoder(baseDirectory: directoryName(of: path), options: options)
@@ -63,6 +65,9 @@ public func readTensorProto(path: String, options: ImportOptions = .init()) thro
     throw f.error(source: source)
   }
 }
+
+/// Deepest message nesting accepted (a model is 4-6 deep without subgraphs, which add 3 each).
+private let maxNesting = 100
 
 /// Runs a protobuf-c unpack function; a nil result means the bytes are not a valid message.
 private func unpack<T>(
@@ -178,12 +183,16 @@ final class Importer {
   /// The default domain's opset version, checked against the supported range.
   private func defaultOpset(_ model: Onnx__ModelProto) throws -> Int {
     var version: Int?
+    var others: [String] = []
     for o in buffer(model.opset_import, model.n_opset_import) {
       guard let o else { continue }
       let domain = cString(o.pointee.domain)
-      if domain == "" || domain == "ai.onnx" { version = Int(o.pointee.version) }
+      if domain == "" || domain == "ai.onnx" { version = Int(o.pointee.version) } else { others.append("\(domain) \(o.pointee.version)") }
     }
-    guard let version else { throw ImportFailure(.invalidModel, "the model imports no default-domain (ai.onnx) opset") }
+    guard let version else {
+      let imports = others.isEmpty ? "" : " (it imports only \(others.joined(separator: ", ")))"
+      throw ImportFailure(.unsupported, "the model imports no default-domain (ai.onnx) opset" + imports)
+    }
     guard version >= supportedOpsets.lowerBound else {
       throw ImportFailure(.unsupported, "opset \(version) is not supported (graphc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))")
     }

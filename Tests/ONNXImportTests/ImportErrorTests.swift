@@ -1,5 +1,6 @@
 // ImportErrorTests.swift - Malformed and unsupported models: each error is one line naming the node and reason.
 
+import Foundation
 import GraphIR
 import ONNXImport
 import Testing
@@ -20,6 +21,7 @@ struct ImportErrorTests {
     ("malformed/huge_dims.onnx", .limitExceeded, ["tensor 'w'", "over the limit"]),
     ("malformed/duplicate_output.onnx", .invalidModel, ["node 'r2' (Relu)", "value 'y' is defined twice"]),
     ("malformed/constant_string.onnx", .unsupported, ["node 'cs' (Constant)", "string constants"]),
+    ("malformed/deep_nesting.onnx", .limitExceeded, ["deep_nesting.onnx: messages are nested more than 100 deep"]),
   ])
   func rejected(path: String, code: ImportError.Code, fragments: [String]) {
     expectImportError(path, code: code, fragments)
@@ -74,5 +76,56 @@ struct ImportErrorTests {
     #expect(e.description == "m.onnx: node 'conv_3' (Conv): boom")
     #expect(ImportError(.io, "gone", source: "m.onnx").description == "m.onnx: gone")
     #expect(ImportError.Code.typeConflict.description == "type-conflict")
+  }
+}
+
+/// Corrupted copies of valid fixtures: each import must succeed or throw, never crash.
+struct ImportFuzzTests {
+  private static let seeds = ["valid/constants.onnx", "valid/storage_forms.onnx", "valid/softmax_opset11.onnx",
+                              "valid/split_opset11.onnx", "external/good/model.onnx"]
+
+  @Test(arguments: seeds)
+  func mutatedBytesNeverCrash(path: String) throws {
+    let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture(path))))
+    let base = fixture(path).split(separator: "/").dropLast().joined(separator: "/")
+    var rng = SplitMix64(seed: 0x5eed)
+    var accepted = 0
+    // GRAPHC_FUZZ_ROUNDS raises the count for a longer local run.
+    let rounds = Int(ProcessInfo.processInfo.environment["GRAPHC_FUZZ_ROUNDS"] ?? "") ?? 400
+    for round in 0..<rounds {
+      var bytes = original
+      for _ in 0..<(1 + round % 4) {
+        let i = Int(rng.next() % UInt64(bytes.count))
+        switch rng.next() % 3 {
+        case 0: bytes[i] = UInt8(truncatingIfNeeded: rng.next())
+        case 1: bytes[i] ^= 0x80
+        default: bytes[i] = 0xff
+        }
+      }
+      if (try? importONNX(bytes: bytes, baseDirectory: "/" + base, sourceName: "fuzz", ops: testOps)) != nil {
+        accepted += 1
+      }
+    }
+    #expect(accepted < rounds, "some corruptions must be caught")
+  }
+
+  @Test func everyTruncationIsRejectedOrHarmless() throws {
+    let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixture("valid/constants.onnx"))))
+    for n in 0..<original.count {
+      _ = try? importONNX(bytes: Array(original.prefix(n)), baseDirectory: nil, sourceName: "cut", ops: testOps)
+    }
+  }
+}
+
+/// A small deterministic PRNG so fuzz cases are reproducible.
+private struct SplitMix64 {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9e37_79b9_7f4a_7c15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
   }
 }
