@@ -38,7 +38,11 @@ public func importONNX(
     guard bytes.count <= options.maxModelBytes else {
       throw ImportFailure(.limitExceeded, "the model is \(bytes.count) bytes, over the limit of \(options.maxModelBytes)")
     }
-    try withUnsafePointer(to: onnx__model_proto__descriptor) { try checkNesting(bytes, root: $0, what: "model", maxDepth: maxNesting) }
+    // Nodes, their attributes, tensors and value infos: a generous 16 messages per node.
+    let maxMessages = options.maxNodes > Int.max / 16 ? Int.max : options.maxNodes * 16
+    try withUnsafePointer(to: onnx__model_proto__descriptor) {
+      try checkNesting(bytes, root: $0, what: "model", maxDepth: maxNesting, maxMessages: maxMessages)
+    }
     let model = try unpack(bytes, what: "model") { onnx__model_proto__unpack(nil, $0, $1) }
     defer { onnx__model_proto__free_unpacked(model, nil) }
     let importer = Importer(options: options, ops: ops,
@@ -56,7 +60,9 @@ public func readTensorProto(path: String, options: ImportOptions = .init()) thro
   let source = fileName(of: path)
   do {
     let file = try MappedFile(path: path, maxBytes: options.maxModelBytes)
-    try withUnsafePointer(to: onnx__tensor_proto__descriptor) { try checkNesting(file.bytes, root: $0, what: "tensor", maxDepth: maxNesting) }
+    try withUnsafePointer(to: onnx__tensor_proto__descriptor) {
+      try checkNesting(file.bytes, root: $0, what: "tensor", maxDepth: maxNesting, maxMessages: 1 << 20)
+    }
     let proto = try unpack(file.bytes, what: "tensor") { onnx__tensor_proto__unpack(nil, $0, $1) }
     defer { onnx__tensor_proto__free_unpacked(proto, nil) }
     let decoder = TensorDecoder(baseDirectory: directoryName(of: path), options: options)

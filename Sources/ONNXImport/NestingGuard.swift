@@ -6,12 +6,16 @@ import CProtobufC
 /// protobuf-c unpacks nested messages by recursion, so a file of a few MB nesting subgraphs
 /// 100k deep overflows the stack. This pre-pass walks the wire format with an explicit stack,
 /// using the generated descriptors to tell sub-messages from byte fields, and rejects nesting
-/// beyond `maxDepth`. It decodes nothing: protobuf-c still does all the parsing afterwards.
+/// beyond `maxDepth`. It also caps the number of sub-messages, since protobuf-c allocates a
+/// struct of ~100 bytes for each one, however few bytes it took on disk. It decodes nothing:
+/// protobuf-c still does all the parsing afterwards.
 func checkNesting(
-  _ bytes: UnsafeRawBufferPointer, root: UnsafePointer<ProtobufCMessageDescriptor>, what: String, maxDepth: Int
+  _ bytes: UnsafeRawBufferPointer, root: UnsafePointer<ProtobufCMessageDescriptor>, what: String, maxDepth: Int,
+  maxMessages: Int
 ) throws {
   let n = bytes.count
   var pos = 0
+  var messages = 0
   var frames: [(descriptor: UnsafePointer<ProtobufCMessageDescriptor>, end: Int)] = [(root, n)]
 
   // Reads stay inside the current frame, so `pos <= frame.end` always holds.
@@ -54,6 +58,10 @@ func checkNesting(
          let sub = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self) {
         guard frames.count < maxDepth else {
           throw ImportFailure(.limitExceeded, "messages are nested more than \(maxDepth) deep")
+        }
+        messages += 1
+        guard messages <= maxMessages else {
+          throw ImportFailure(.limitExceeded, "the \(what) holds more than \(maxMessages) protobuf messages")
         }
         frames.append((sub, pos + Int(len)))
       } else {

@@ -61,30 +61,40 @@ final class TensorDecoder {
   }
 
   /// Copies the typed repeated field that ONNX prescribes for `dtype`, narrowing as needed.
+  /// The count is checked before allocating, so tiny files cannot claim huge tensors.
   private func typedFields(_ p: Onnx__TensorProto, dtype: DType, shape: [Int], count: Int) throws -> Tensor {
+    let (field, available): (String, Int) = switch dtype {
+    case .float32: ("float_data", p.n_float_data)
+    case .float64: ("double_data", p.n_double_data)
+    case .int64: ("int64_data", p.n_int64_data)
+    case .uint64, .uint32: ("uint64_data", p.n_uint64_data)
+    case .string: throw ImportFailure(.unsupported, "string tensors are not supported")
+    // int32_data carries the bit patterns of all narrower types, including float16/bfloat16.
+    default: ("int32_data", p.n_int32_data)
+    }
+    guard available == count else {
+      throw ImportFailure(.malformed, "\(field) holds \(available) values, dims \(shape) need \(count)")
+    }
     let t = Tensor(zeros: dtype, shape: shape)
-    func fill<S, D>(_ src: UnsafeBufferPointer<S>, field: String, _ convert: (S) -> D) throws {
-      guard src.count == count else {
-        throw ImportFailure(.malformed, "\(field) holds \(src.count) values, dims \(shape) need \(count)")
-      }
+    guard count > 0 else { return t }
+    func fill<S, D>(_ src: UnsafeMutablePointer<S>?, _ convert: (S) -> D) {
+      guard let src else { return }
       let dst = t.rawPointer.bindMemory(to: D.self, capacity: count)
       for i in 0..<count { dst[i] = convert(src[i]) }
     }
-    let int32s = buffer(p.int32_data, p.n_int32_data)
     switch dtype {
-    case .float32: try fill(buffer(p.float_data, p.n_float_data), field: "float_data") { $0 }
-    case .float64: try fill(buffer(p.double_data, p.n_double_data), field: "double_data") { $0 }
-    case .int64: try fill(buffer(p.int64_data, p.n_int64_data), field: "int64_data") { $0 }
-    case .uint64: try fill(buffer(p.uint64_data, p.n_uint64_data), field: "uint64_data") { $0 }
-    case .uint32: try fill(buffer(p.uint64_data, p.n_uint64_data), field: "uint64_data") { UInt32(truncatingIfNeeded: $0) }
-    case .int32: try fill(int32s, field: "int32_data") { $0 }
-    // int32_data carries the bit patterns of all narrower types, including float16/bfloat16.
-    case .int16: try fill(int32s, field: "int32_data") { Int16(truncatingIfNeeded: $0) }
-    case .uint16, .float16, .bfloat16: try fill(int32s, field: "int32_data") { UInt16(truncatingIfNeeded: $0) }
-    case .int8: try fill(int32s, field: "int32_data") { Int8(truncatingIfNeeded: $0) }
-    case .uint8: try fill(int32s, field: "int32_data") { UInt8(truncatingIfNeeded: $0) }
-    case .bool: try fill(int32s, field: "int32_data") { UInt8($0 != 0 ? 1 : 0) }
-    case .string: throw ImportFailure(.unsupported, "string tensors are not supported")
+    case .float32: fill(p.float_data) { $0 }
+    case .float64: fill(p.double_data) { $0 }
+    case .int64: fill(p.int64_data) { $0 }
+    case .uint64: fill(p.uint64_data) { $0 }
+    case .uint32: fill(p.uint64_data) { UInt32(truncatingIfNeeded: $0) }
+    case .int32: fill(p.int32_data) { $0 }
+    case .int16: fill(p.int32_data) { Int16(truncatingIfNeeded: $0) }
+    case .uint16, .float16, .bfloat16: fill(p.int32_data) { UInt16(truncatingIfNeeded: $0) }
+    case .int8: fill(p.int32_data) { Int8(truncatingIfNeeded: $0) }
+    case .uint8: fill(p.int32_data) { UInt8(truncatingIfNeeded: $0) }
+    case .bool: fill(p.int32_data) { UInt8($0 != 0 ? 1 : 0) }
+    case .string: break
     }
     return t
   }

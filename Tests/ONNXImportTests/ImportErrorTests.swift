@@ -19,6 +19,7 @@ struct ImportErrorTests {
     ("malformed/string_initializer.onnx", .unsupported, ["tensor 's': string tensors are not supported"]),
     ("malformed/bad_raw_length.onnx", .malformed, ["tensor 'w': raw_data has 20 bytes", "need 24"]),
     ("malformed/huge_dims.onnx", .limitExceeded, ["tensor 'w'", "over the limit"]),
+    ("malformed/claims_big_no_data.onnx", .malformed, ["tensor 'w': float_data holds 0 values", "need 2147483648"]),
     ("malformed/duplicate_output.onnx", .invalidModel, ["node 'r2' (Relu)", "value 'y' is defined twice"]),
     ("malformed/constant_string.onnx", .unsupported, ["node 'cs' (Constant)", "string constants"]),
     ("malformed/deep_nesting.onnx", .limitExceeded, ["deep_nesting.onnx: messages are nested more than 100 deep"]),
@@ -47,6 +48,12 @@ struct ImportErrorTests {
 
   @Test func missingFileIsAnIOError() {
     expectImportError("nope/missing.onnx", code: .io, ["missing.onnx: cannot open"])
+  }
+
+  @Test func messageCountLimit() {
+    // storage_forms.onnx holds 19 initializers and 19 outputs: more than 16 messages per node allowed.
+    expectImportError("valid/storage_forms.onnx", code: .limitExceeded, ["more than 16 protobuf messages"],
+                      options: ImportOptions(maxNodes: 1))
   }
 
   @Test func modelSizeLimit() {
