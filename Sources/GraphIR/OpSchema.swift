@@ -93,6 +93,16 @@ public final class OpRegistry: @unchecked Sendable {
     for s in builtinOpSchemas { schemas[s.name] = s }
   }
 
+  /// A separate registry holding a snapshot of `other`'s schemas (tests, sandboxed tools).
+  public init(copying other: OpRegistry) {
+    schemas = other.lock.withLock { other.schemas }
+  }
+
+  /// A separate registry with no schemas at all.
+  public static func makeEmpty() -> OpRegistry { OpRegistry(schemas: [:]) }
+
+  private init(schemas: [String: OpSchema]) { self.schemas = schemas }
+
   public func register(_ schema: OpSchema) throws {
     lock.lock(); defer { lock.unlock() }
     guard schemas[schema.name] == nil else { throw GraphError("op '\(schema.name)' is already registered") }

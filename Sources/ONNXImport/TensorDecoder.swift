@@ -1,0 +1,206 @@
+// TensorDecoder.swift - ONNX TensorProto to `Tensor`: every storage form, external data, limits.
+
+import CONNXProto
+import CProtobufC
+import GraphIR
+
+/// Decodes TensorProtos. One decoder serves a whole model, so each external-data file is
+/// mapped once and shared by the tensors that live in it.
+final class TensorDecoder {
+  /// The folder external data is resolved against; nil refuses external data.
+  let baseDirectory: String?
+  let maxElements: Int
+  let maxExternalFileBytes: Int
+  private var files: [String: MappedFile] = [:]
+
+  init(baseDirectory: String?, options: ImportOptions) {
+    self.baseDirectory = baseDirectory
+    maxElements = min(options.maxTensorElements, 1 << 32)
+    maxExternalFileBytes = options.maxExternalFileBytes
+  }
+
+  /// Decodes `proto`. Errors name the tensor (`tensor 'w': ...`) but no node; callers add it.
+  func decode(_ proto: UnsafePointer<Onnx__TensorProto>) throws -> Tensor {
+    let p = proto.pointee
+    let name = cString(p.name)
+    do {
+      return try decode(p, name: name)
+    } catch var f as ImportFailure {
+      f.message = "tensor '\(name)': " + f.message
+      throw f
+    }
+  }
+
+  private func decode(_ p: Onnx__TensorProto, name: String) throws -> Tensor {
+    let dtype = try tensorDType(p.has_data_type != 0 ? p.data_type : 0)
+    var shape: [Int] = []
+    for d in buffer(p.dims, p.n_dims) {
+      guard d >= 0 else { throw ImportFailure(.malformed, "negative dim \(d)") }
+      shape.append(Int(d))
+    }
+    guard let count = checkedElementCount(shape) else {
+      throw ImportFailure(.limitExceeded, "shape \(shape) overflows")
+    }
+    guard count <= maxElements else {
+      throw ImportFailure(.limitExceeded, "shape \(shape) has \(count) elements, over the limit of \(maxElements)")
+    }
+    let byteCount = count * dtype.byteSize  // cannot overflow: count <= 2^32, width <= 8
+
+    if p.has_data_location != 0 && p.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+      return try external(p, dtype: dtype, shape: shape, byteCount: byteCount)
+    }
+    if p.has_raw_data != 0 {
+      guard p.raw_data.len == byteCount else {
+        throw ImportFailure(.malformed, "raw_data has \(p.raw_data.len) bytes, dims \(shape) of \(dtype.shortName) need \(byteCount)")
+      }
+      let t = Tensor(zeros: dtype, shape: shape)
+      if byteCount > 0, let src = p.raw_data.data { t.rawPointer.copyMemory(from: src, byteCount: byteCount) }
+      return t
+    }
+    return try typedFields(p, dtype: dtype, shape: shape, count: count)
+  }
+
+  /// Copies the typed repeated field that ONNX prescribes for `dtype`, narrowing as needed.
+  /// The count is checked before allocating, so tiny files cannot claim huge tensors.
+  private func typedFields(_ p: Onnx__TensorProto, dtype: DType, shape: [Int], count: Int) throws -> Tensor {
+    let (field, available): (String, Int) = switch dtype {
+    case .float32: ("float_data", p.n_float_data)
+    case .float64: ("double_data", p.n_double_data)
+    case .int64: ("int64_data", p.n_int64_data)
+    case .uint64, .uint32: ("uint64_data", p.n_uint64_data)
+    case .string: throw ImportFailure(.unsupported, "string tensors are not supported")
+    // int32_data carries the bit patterns of all narrower types, including float16/bfloat16.
+    default: ("int32_data", p.n_int32_data)
+    }
+    guard available == count else {
+      throw ImportFailure(.malformed, "\(field) holds \(available) values, dims \(shape) need \(count)")
+    }
+    let t = Tensor(zeros: dtype, shape: shape)
+    guard count > 0 else { return t }
+    func fill<S, D>(_ src: UnsafeMutablePointer<S>?, _ convert: (S) -> D) {
+      guard let src else { return }
+      let dst = t.rawPointer.bindMemory(to: D.self, capacity: count)
+      for i in 0..<count { dst[i] = convert(src[i]) }
+    }
+    switch dtype {
+    case .float32: fill(p.float_data) { $0 }
+    case .float64: fill(p.double_data) { $0 }
+    case .int64: fill(p.int64_data) { $0 }
+    case .uint64: fill(p.uint64_data) { $0 }
+    case .uint32: fill(p.uint64_data) { UInt32(truncatingIfNeeded: $0) }
+    case .int32: fill(p.int32_data) { $0 }
+    case .int16: fill(p.int32_data) { Int16(truncatingIfNeeded: $0) }
+    case .uint16, .float16, .bfloat16: fill(p.int32_data) { UInt16(truncatingIfNeeded: $0) }
+    case .int8: fill(p.int32_data) { Int8(truncatingIfNeeded: $0) }
+    case .uint8: fill(p.int32_data) { UInt8(truncatingIfNeeded: $0) }
+    case .bool: fill(p.int32_data) { UInt8($0 != 0 ? 1 : 0) }
+    case .string: break
+    }
+    return t
+  }
+
+  /// Resolves and maps an external-data reference. The location must stay inside the model's
+  /// folder: no absolute paths, no `..`, and no symlink that resolves outside.
+  private func external(_ p: Onnx__TensorProto, dtype: DType, shape: [Int], byteCount: Int) throws -> Tensor {
+    var location: String?
+    var offset = 0, length: Int?
+    for e in buffer(p.external_data, p.n_external_data) {
+      guard let e else { continue }
+      let key = cString(e.pointee.key), value = cString(e.pointee.value)
+      switch key {
+      case "location": location = value
+      case "offset":
+        guard let v = Int(value), v >= 0 else { throw ImportFailure(.externalData, "bad external-data offset '\(value)'") }
+        offset = v
+      case "length":
+        guard let v = Int(value), v >= 0 else { throw ImportFailure(.externalData, "bad external-data length '\(value)'") }
+        length = v
+      default: break  // "checksum" and future keys carry nothing we need
+      }
+    }
+    guard let location, !location.isEmpty else {
+      throw ImportFailure(.externalData, "external data without a location")
+    }
+    guard let baseDirectory else {
+      throw ImportFailure(.externalData, "external data '\(location)' needs the model's folder, and none is known")
+    }
+    guard !location.hasPrefix("/") && !location.hasPrefix("\\") else {
+      throw ImportFailure(.externalData, "external data location '\(location)' is an absolute path")
+    }
+    let components = location.split(whereSeparator: { $0 == "/" || $0 == "\\" })
+    guard !components.contains("..") else {
+      throw ImportFailure(.externalData, "external data location '\(location)' leaves the model's folder")
+    }
+    guard let root = resolvedPath(baseDirectory) else {
+      throw ImportFailure(.externalData, "model folder '\(baseDirectory)' does not exist")
+    }
+    guard let target = resolvedPath(root + "/" + location) else {
+      throw ImportFailure(.externalData, "external data file '\(location)' not found in '\(baseDirectory)'")
+    }
+    guard target.hasPrefix(root == "/" ? "/" : root + "/") else {
+      throw ImportFailure(.externalData, "external data location '\(location)' resolves outside the model's folder")
+    }
+
+    let file: MappedFile
+    if let f = files[target] {
+      file = f
+    } else {
+      do {
+        file = try MappedFile(path: target, maxBytes: maxExternalFileBytes)
+      } catch let f as ImportFailure {
+        throw ImportFailure(f.code == .io ? .externalData : f.code, f.message)
+      }
+      files[target] = file
+    }
+    let len = length ?? max(0, file.size - offset)
+    guard offset <= file.size, len <= file.size - offset else {
+      throw ImportFailure(.externalData, "external data range \(offset)+\(len) exceeds '\(location)' (\(file.size) bytes)")
+    }
+    guard len == byteCount else {
+      throw ImportFailure(.externalData, "external data length \(len) does not match dims \(shape) of \(dtype.shortName) (\(byteCount) bytes)")
+    }
+    guard byteCount > 0, let base = file.base else { return Tensor(zeros: dtype, shape: shape) }
+    // Borrow in place when the bytes are 64-byte aligned (as kernels expect of owned storage);
+    // otherwise copy into aligned storage.
+    let src = base + offset
+    if Int(bitPattern: src) % 64 == 0 {
+      let storage = TensorStorage(borrowing: src, byteCount: byteCount, owner: file)
+      return Tensor(dtype: dtype, shape: shape, storage: storage)
+    }
+    let t = Tensor(zeros: dtype, shape: shape)
+    t.rawPointer.copyMemory(from: src, byteCount: byteCount)
+    return t
+  }
+}
+
+/// The IR element type for an ONNX `TensorProto.DataType` code.
+func tensorDType(_ code: Int32) throws -> DType {
+  guard code != 8 else { throw ImportFailure(.unsupported, "string tensors are not supported") }
+  guard code >= 0 && code <= 255, let t = DType(rawValue: UInt8(code)) else {
+    throw ImportFailure(.unsupported, "element type \(onnxDTypeName(code)) is not supported")
+  }
+  return t
+}
+
+/// Names the ONNX data types graphc lacks, for messages.
+private func onnxDTypeName(_ code: Int32) -> String {
+  switch code {
+  case 0: "UNDEFINED"
+  case 14: "COMPLEX64"
+  case 15: "COMPLEX128"
+  case 17...20: "FLOAT8 (\(code))"
+  case 21: "UINT4"
+  case 22: "INT4"
+  case 23: "FLOAT4E2M1"
+  default: "\(code)"
+  }
+}
+
+/// A C string field, or "" when unset.
+func cString(_ p: UnsafeMutablePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+
+/// A repeated protobuf-c field as a buffer (empty when unset).
+func buffer<T>(_ p: UnsafeMutablePointer<T>?, _ n: Int) -> UnsafeBufferPointer<T> {
+  guard let p, n > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+  return UnsafeBufferPointer(start: p, count: n)
+}
