@@ -28,7 +28,10 @@ extension Graph {
   }
 
   private func merge(recorded: TensorType, inferred: TensorType, node: Node) throws -> TensorType {
-    guard let rd = recorded.dims, let id = inferred.dims else { return inferred.dims == nil ? recorded : inferred }
+    // Inference decides the element type; recorded dims survive where inference knows none.
+    guard let rd = recorded.dims, let id = inferred.dims else {
+      return inferred.dims == nil ? TensorType(inferred.dtype, recorded.dims) : inferred
+    }
     if rd.count != id.count {
       throw GraphError("type/shape conflict: inferred \(inferred), declared \(recorded)", node: node.name, op: node.op)
     }

@@ -105,7 +105,7 @@ extension ImportFailure {
 }
 
 /// The supported default-domain opsets.
-let supportedOpsets = 7...21
+let supportedOpsets = 7...24
 
 /// The state of one import: the graph being built and what is known about each ONNX name.
 final class Importer {
