@@ -1,0 +1,159 @@
+// FileFormat.swift - Constants of the .gcb layout (see Docs/FileFormat.md), its error type and CRC-32.
+
+import GraphIR
+
+/// Numbers that define the `.gcb` layout. Docs/FileFormat.md is the normative description;
+/// every constant here appears there.
+public enum GCB {
+  /// `\x89 G C B \r \n \x1a \n`: the high byte and the line endings catch 7-bit and
+  /// text-mode transfers, as PNG's signature does.
+  public static let magic: [UInt8] = [0x89, 0x47, 0x43, 0x42, 0x0D, 0x0A, 0x1A, 0x0A]
+  /// Readers reject a different major version and accept any minor version.
+  public static let majorVersion: UInt16 = 1
+  public static let minorVersion: UInt16 = 0
+  public static let headerSize = 40
+  public static let sectionEntrySize = 32
+  /// Weights (and the weights section) are aligned to this many bytes from the file start.
+  public static let weightAlignment = 64
+  /// Sections other than weights start on this boundary.
+  public static let sectionAlignment = 8
+  /// Marks an absent operand, an unplanned (dynamic) arena offset, or an unknown rank.
+  public static let absentIndex: UInt32 = 0xFFFF_FFFF
+  public static let dynamicOffset: UInt64 = 0xFFFF_FFFF_FFFF_FFFF
+  public static let unknownRank: UInt16 = 0xFFFF
+
+  // Limits the reader enforces on hostile files. They are far above any real model.
+  public static let maxSections = 64
+  public static let maxRank = 64
+  /// Largest element count of one tensor (2^34).
+  public static let maxTensorElements = 1 << 34
+  public static let maxListLength = 1 << 24
+}
+
+/// A section kind. Kinds with the top bit set are optional: readers skip unknown optional
+/// kinds and reject unknown required ones.
+public enum SectionKind: UInt32, CaseIterable, Sendable {
+  case strings = 1, tensors = 2, nodes = 3, weights = 4, memoryPlan = 5, graphIO = 6, metadata = 7
+
+  public static let optionalBit: UInt32 = 0x8000_0000
+
+  public var name: String {
+    switch self {
+    case .strings: "strings"
+    case .tensors: "tensors"
+    case .nodes: "nodes"
+    case .weights: "weights"
+    case .memoryPlan: "memory plan"
+    case .graphIO: "graph io"
+    case .metadata: "metadata"
+    }
+  }
+}
+
+/// What a tensor record describes.
+public enum TensorKind: UInt8, Sendable, CustomStringConvertible {
+  /// A graph input, supplied by the caller at run time.
+  case input = 0
+  /// A graph constant whose bytes live in the weights section.
+  case constant = 1
+  /// A node result that is not a graph output.
+  case intermediate = 2
+  /// A node result that is also a graph output.
+  case output = 3
+  /// A constant referenced only by a tensor-valued attribute (bytes in the weights section).
+  case attribute = 4
+
+  public var description: String {
+    switch self {
+    case .input: "input"
+    case .constant: "constant"
+    case .intermediate: "intermediate"
+    case .output: "output"
+    case .attribute: "attribute"
+    }
+  }
+  var hasWeights: Bool { self == .constant || self == .attribute }
+  var isNodeResult: Bool { self == .intermediate || self == .output }
+}
+
+/// Attribute payload kinds in the nodes section.
+enum AttributeKind: UInt8 {
+  case int = 1, float = 2, string = 3, ints = 4, floats = 5, strings = 6, tensor = 7
+}
+
+/// A problem in a `.gcb` file: where it is (file, section, byte offset from the file start)
+/// and what is wrong, printed on one line:
+/// `model.gcb: nodes section at offset 0x1a0: operand index 57 out of range (41 tensors)`.
+public struct PackedFormatError: Error, CustomStringConvertible, Sendable {
+  public var file: String
+  /// The section's name, or nil for the header and section table.
+  public var section: String?
+  public var offset: Int?
+  public var message: String
+
+  public init(file: String, section: String?, offset: Int?, message: String) {
+    self.file = file
+    self.section = section
+    self.offset = offset
+    self.message = message
+  }
+
+  public var description: String {
+    var s = file + ": "
+    let place = section.map { "\($0) section" } ?? "header"
+    if let offset { s += "\(place) at offset 0x\(String(offset, radix: 16)): " } else if section != nil { s += "\(place): " }
+    return s + message
+  }
+}
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib's `crc32`), slicing-by-8.
+/// `crc32(Array("123456789".utf8)) == 0xCBF43926`.
+public func crc32(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+  var c = ~seed
+  guard var p = bytes.baseAddress else { return seed }
+  var n = bytes.count
+  CRC32Tables.shared.withUnsafeBufferPointer { t in
+    while n >= 8 {
+      let lo = p.loadUnaligned(as: UInt32.self).littleEndian ^ c
+      let hi = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+      c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+        ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+        ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+        ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+      p += 8
+      n -= 8
+    }
+    while n > 0 {
+      c = t[Int((c ^ UInt32(p.load(as: UInt8.self))) & 0xFF)] ^ (c >> 8)
+      p += 1
+      n -= 1
+    }
+  }
+  return ~c
+}
+
+public func crc32(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
+  bytes.withUnsafeBytes { crc32($0, seed: seed) }
+}
+
+/// The eight 256-entry slicing tables, built once.
+private enum CRC32Tables {
+  static let shared: [UInt32] = {
+    var t = [UInt32](repeating: 0, count: 8 * 256)
+    for i in 0..<256 {
+      var c = UInt32(i)
+      for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+      t[i] = c
+    }
+    for i in 0..<256 {
+      for k in 1..<8 { t[k * 256 + i] = (t[(k - 1) * 256 + i] >> 8) ^ t[Int(t[(k - 1) * 256 + i] & 0xFF)] }
+    }
+    return t
+  }()
+}
+
+/// Rounds `n` up to a multiple of `alignment` (a power of two), or nil on overflow.
+@inline(__always) func alignUp(_ n: Int, _ alignment: Int) -> Int? {
+  let (s, o) = n.addingReportingOverflow(alignment - 1)
+  return o ? nil : s & ~(alignment - 1)
+}

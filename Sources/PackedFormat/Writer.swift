@@ -1,0 +1,295 @@
+// Writer.swift - Serializes a scheduled graph into .gcb bytes, and writes files atomically.
+
+import GraphIR
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Serializes `graph` into `.gcb` bytes (Docs/FileFormat.md). The graph must be verified and in
+/// schedule order; constants' bytes go to the weights section and intermediates get arena
+/// offsets from `planMemory`. `metadata` is merged over `graph.metadata`. The output is
+/// deterministic: the same graph and metadata give the same bytes.
+public func writeGCB(graph: Graph, metadata: [String: String]) throws -> [UInt8] {
+  let table = try TensorTable(graph)
+  var strings = StringTable()
+  let plan = try table.plan()
+
+  var weights = ByteWriter()
+  var tensors = ByteWriter()
+  tensors.u32(UInt32(table.entries.count))
+  tensors.u32(0)
+  for (i, e) in table.entries.enumerated() {
+    var weightOffset = 0, weightLength = 0
+    if let c = e.constant {
+      weights.pad(to: GCB.weightAlignment)
+      weightOffset = weights.count
+      weightLength = c.byteCount
+      weights.append(c.bytes)
+    }
+    tensors.u32(strings.id(e.name))
+    tensors.u8(e.type.dtype.rawValue)
+    tensors.u8(e.kind.rawValue)
+    tensors.u16(e.type.dims.map { UInt16($0.count) } ?? GCB.unknownRank)
+    tensors.u64(UInt64(weightOffset))
+    tensors.u64(UInt64(weightLength))
+    tensors.u64(plan.offsets[i].map { UInt64($0) } ?? GCB.dynamicOffset)
+    tensors.u64(0)
+    for d in e.type.dims ?? [] {
+      switch d {
+      case .fixed(let v): tensors.i64(Int64(v))
+      case .symbol(let s): tensors.i64(~Int64(strings.id(s)))
+      }
+    }
+  }
+
+  var nodes = ByteWriter()
+  nodes.u32(UInt32(graph.nodes.count))
+  nodes.u32(0)
+  for (k, n) in graph.nodes.enumerated() {
+    nodes.u32(strings.id(n.op))
+    nodes.u32(strings.id(n.name))
+    nodes.u32(UInt32(n.operands.count))
+    nodes.u32(UInt32(n.results.count))
+    nodes.u32(UInt32(n.attributes.count))
+    nodes.u32(0)
+    for o in n.operands { nodes.u32(o.map { UInt32(table.index[ObjectIdentifier($0)]!) } ?? GCB.absentIndex) }  // safe: TensorTable checked every operand
+    for r in n.results { nodes.u32(UInt32(table.index[ObjectIdentifier(r)]!)) }  // safe: every result is indexed
+    var attributeTensors = table.attributeTensors[k].makeIterator()
+    for (name, a) in n.attributes.sorted(by: { $0.key < $1.key }) {
+      nodes.u32(strings.id(name))
+      func header(_ kind: AttributeKind, _ count: Int) {
+        nodes.u8(kind.rawValue); nodes.u8(0); nodes.u8(0); nodes.u8(0)
+        nodes.u32(UInt32(count))
+      }
+      switch a {
+      case .int(let v): header(.int, 1); nodes.i64(Int64(v))
+      case .float(let v): header(.float, 1); nodes.u32(v.bitPattern)
+      case .string(let v): header(.string, 1); nodes.u32(strings.id(v))
+      case .ints(let v): header(.ints, v.count); v.forEach { nodes.i64(Int64($0)) }
+      case .floats(let v): header(.floats, v.count); v.forEach { nodes.u32($0.bitPattern) }
+      case .strings(let v): header(.strings, v.count); v.forEach { nodes.u32(strings.id($0)) }
+      case .tensor: header(.tensor, 1); nodes.u32(UInt32(attributeTensors.next()!))  // safe: one per tensor attribute, same order
+      }
+    }
+  }
+
+  var io = ByteWriter()
+  io.u32(UInt32(graph.inputs.count))
+  io.u32(UInt32(graph.outputs.count))
+  for v in graph.inputs {
+    io.u32(UInt32(table.index[ObjectIdentifier(v)]!))  // safe: inputs are indexed first
+    io.u32(strings.id(v.name))
+  }
+  for (name, v) in graph.outputs {
+    io.u32(UInt32(table.index[ObjectIdentifier(v)]!))  // safe: outputs were checked to be defined
+    io.u32(strings.id(name))
+  }
+
+  var planSection = ByteWriter()
+  planSection.u64(UInt64(plan.arena.arenaSize))
+  planSection.u32(UInt32(plan.arena.alignment))
+  planSection.u32(UInt32(plan.offsets.compactMap { $0 }.count))
+
+  var meta = ByteWriter()
+  let merged = graph.metadata.merging(metadata) { _, new in new }
+  meta.u32(UInt32(merged.count))
+  meta.u32(0)
+  for (k, v) in merged.sorted(by: { $0.key < $1.key }) {
+    meta.u32(strings.id(k))
+    meta.u32(strings.id(v))
+  }
+
+  var stringSection = ByteWriter()
+  stringSection.u32(UInt32(strings.list.count))
+  stringSection.u32(0)
+  for s in strings.list {
+    let utf8 = Array(s.utf8)
+    stringSection.u32(UInt32(utf8.count))
+    stringSection.append(utf8)
+  }
+
+  return assemble([
+    (.strings, stringSection.bytes), (.tensors, tensors.bytes), (.nodes, nodes.bytes),
+    (.graphIO, io.bytes), (.memoryPlan, planSection.bytes), (.metadata, meta.bytes),
+    (.weights, weights.bytes),
+  ])
+}
+
+/// Lays out header, section table and sections, then fills in the checksums.
+private func assemble(_ sections: [(SectionKind, [UInt8])]) -> [UInt8] {
+  var out = ByteWriter()
+  out.append(GCB.magic)
+  out.u16(GCB.majorVersion)
+  out.u16(GCB.minorVersion)
+  out.u32(0)  // flags
+  out.u32(UInt32(sections.count))
+  out.u32(0)  // header checksum, patched below
+  out.u64(0)  // file length, patched below
+  out.u64(0)  // reserved
+  let tableStart = out.count
+  out.append([UInt8](repeating: 0, count: sections.count * GCB.sectionEntrySize))
+  var entries = ByteWriter()
+  for (kind, bytes) in sections {
+    out.pad(to: kind == .weights ? GCB.weightAlignment : GCB.sectionAlignment)
+    entries.u32(kind.rawValue)
+    entries.u32(crc32(bytes))
+    entries.u64(UInt64(out.count))
+    entries.u64(UInt64(bytes.count))
+    entries.u64(0)
+    out.append(bytes)
+  }
+  out.bytes.replaceSubrange(tableStart..<(tableStart + entries.count), with: entries.bytes)
+  withUnsafeBytes(of: UInt64(out.count).littleEndian) { out.bytes.replaceSubrange(24..<32, with: $0) }
+  let headerCRC = out.bytes.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<(tableStart + entries.count)])) }
+  out.patchU32(at: 20, headerCRC)
+  return out.bytes
+}
+
+/// Interns strings in order of first use, so ids are deterministic.
+private struct StringTable {
+  var list: [String] = []
+  var ids: [String: UInt32] = [:]
+  mutating func id(_ s: String) -> UInt32 {
+    if let i = ids[s] { return i }
+    let i = UInt32(list.count)
+    list.append(s)
+    ids[s] = i
+    return i
+  }
+}
+
+/// Every tensor of the file in index order: inputs, constants, node results in schedule
+/// order, then constants referenced by tensor attributes.
+private struct TensorTable {
+  struct Entry {
+    var name: String
+    var type: TensorType
+    var kind: TensorKind
+    var constant: Tensor?
+  }
+  var entries: [Entry] = []
+  var index: [ObjectIdentifier: Int] = [:]
+  var steps: [ScheduleStep] = []
+  var outputIndices: [Int] = []
+  /// Per node, the tensor indices of its tensor attributes in sorted-name order.
+  var attributeTensors: [[Int]] = []
+
+  init(_ graph: Graph) throws {
+    func add(_ v: Value, _ kind: TensorKind, _ constant: Tensor? = nil) throws {
+      guard v.type.dtype != .string else { throw GraphError("value '\(v.name)' has string elements, which the .gcb cannot hold") }
+      index[ObjectIdentifier(v)] = entries.count
+      entries.append(Entry(name: v.name, type: v.type, kind: kind, constant: constant))
+    }
+    var inputNames = Set<String>()
+    for v in graph.inputs {
+      guard inputNames.insert(v.name).inserted else { throw GraphError("two graph inputs are named '\(v.name)'") }
+      try add(v, .input)
+    }
+    for v in graph.constants {
+      guard let c = v.constant else { continue }
+      try add(v, .constant, c)
+    }
+    for n in graph.nodes {
+      var step = ScheduleStep(operands: [], results: [])
+      for (i, o) in n.operands.enumerated() {
+        guard let o else { step.operands.append(nil); continue }
+        guard let k = index[ObjectIdentifier(o)] else {
+          throw GraphError("operand \(i) ('\(o.name)') is not defined before this node", node: n.name, op: n.op)
+        }
+        step.operands.append(k)
+      }
+      for r in n.results {
+        step.results.append(entries.count)
+        try add(r, graph.isOutput(r) ? .output : .intermediate)
+      }
+      steps.append(step)
+    }
+    var outputNames = Set<String>()
+    for (name, v) in graph.outputs {
+      guard outputNames.insert(name).inserted else { throw GraphError("two graph outputs are named '\(name)'") }
+      guard let k = index[ObjectIdentifier(v)] else { throw GraphError("graph output '\(name)' is not defined") }
+      outputIndices.append(k)
+    }
+    for n in graph.nodes {
+      var list: [Int] = []
+      for (name, a) in n.attributes.sorted(by: { $0.key < $1.key }) {
+        guard case .tensor(let t) = a else { continue }
+        guard t.dtype != .string else { throw GraphError("attribute '\(name)' has string elements", node: n.name, op: n.op) }
+        list.append(entries.count)
+        entries.append(Entry(name: name, type: t.type, kind: .attribute, constant: t))
+      }
+      attributeTensors.append(list)
+    }
+  }
+
+  /// Arena offsets for node results with static shapes; nil for the rest (dynamic).
+  func plan() throws -> (arena: MemoryPlan, offsets: [Int?]) {
+    let life = resultLifetimes(tensorCount: entries.count, steps: steps, outputs: outputIndices)
+    var planned: [Int] = []
+    var buffers: [BufferLifetime] = []
+    for (i, e) in entries.enumerated() {
+      guard e.kind.isNodeResult, let l = life[i], let shape = e.type.staticShape else { continue }
+      guard let n = checkedElementCount(shape), n <= GCB.maxTensorElements else {
+        throw GraphError("value '\(e.name)' of shape \(shape) is too large to plan")
+      }
+      planned.append(i)
+      buffers.append(BufferLifetime(size: n * e.type.dtype.byteSize, firstUse: l.first, lastUse: l.last))
+    }
+    let arena = planMemory(buffers)
+    var offsets = [Int?](repeating: nil, count: entries.count)
+    for (k, i) in planned.enumerated() { offsets[i] = arena.offsets[k] }
+    return (arena, offsets)
+  }
+}
+
+/// An I/O failure while writing a file.
+public struct FileWriteError: Error, CustomStringConvertible, Sendable {
+  public var path: String
+  public var message: String
+  public var description: String { "\(path): \(message)" }
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new one:
+/// a temporary file in the same directory is written, fsynced and renamed over `path`. On
+/// failure the temporary file is removed and an existing file at `path` is left untouched.
+public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
+  func failure(_ what: String) -> FileWriteError {
+    FileWriteError(path: path, message: "\(what): \(String(cString: strerror(errno)))")
+  }
+  let slash = path.lastIndex(of: "/")
+  let dir = slash.map { String(path[..<$0]) } ?? "."
+  let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+  guard !base.isEmpty else { throw FileWriteError(path: path, message: "not a file name") }
+  var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).tmp-XXXXXX".utf8CString)
+  let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }  // safe: non-empty array
+  guard fd >= 0 else { throw failure("cannot create a temporary file in '\(dir)'") }
+  let tmp = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  var ok = false
+  defer {
+    if !ok { unlink(tmp) }
+  }
+  do {
+    defer { close(fd) }
+    fchmod(fd, 0o644)
+    var written = 0
+    try bytes.withUnsafeBytes { buf in
+      while written < buf.count {
+        let n = write(fd, buf.baseAddress! + written, buf.count - written)  // safe: count > 0 here
+        if n < 0 {
+          if errno == EINTR { continue }
+          throw failure("write failed")
+        }
+        written += n
+      }
+    }
+    guard fsync(fd) == 0 else { throw failure("fsync failed") }
+  }
+  guard rename(tmp, path) == 0 else { throw failure("cannot rename the temporary file over it") }
+  ok = true
+  // Make the rename itself durable; failure here does not undo a complete write.
+  let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
+  if dfd >= 0 { fsync(dfd); close(dfd) }
+}
