@@ -38,7 +38,10 @@ let package = Package(
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
-      dependencies: ["GraphcDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: [
+        "GraphcDriver", "GraphIR", "PassKit", "PackedFormat", "Interpreter", "Calibration",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "GraphcTestSupport"]),
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),

@@ -6,6 +6,7 @@ import GraphcDriver
 import GraphIR
 import Interpreter
 import Calibration
+import PackedFormat
 
 /// Options shared by `run` and `bench`.
 struct ModelInputOptions: ParsableArguments {
@@ -134,7 +135,7 @@ struct Bench: ParsableCommand {
 /// Peak resident set size of this process.
 func peakRSSBytes() -> Int {
   var usage = rusage()
-  getrusage(RUSAGE_SELF, &usage)
+  getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
   return Int(usage.ru_maxrss) * 1024
 }
 

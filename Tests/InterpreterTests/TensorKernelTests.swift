@@ -55,12 +55,8 @@ func expectClose(_ got: Tensor, _ want: Tensor, atol: Double = 1e-5, rtol: Doubl
   #expect(bad == 0, "\(what) \(bad) mismatches, first \(first)", sourceLocation: sourceLocation)
 }
 
-private func f32(_ shape: [Int], _ v: [Float]) -> Tensor { .float32(shape, v) }
 private func i64(_ v: [Int64]) -> Tensor { .int64([v.count], v) }
 private func i64s(_ v: Int64) -> Tensor { .int64([], [v]) }
-private func run(_ op: String, _ attrs: AttributeMap = [:], _ inputs: [Tensor?], results: Int = 1) throws -> [Tensor] {
-  try evaluate(op: "onnx." + op, attributes: attrs, inputs: inputs, resultCount: results, nodeName: "n")
-}
 /// The message of the GraphError that `body` throws.
 private func errorMessage(_ body: () throws -> Any) -> String? {
   do { _ = try body(); return nil } catch let e as GraphError { return e.message } catch { return "\(error)" }

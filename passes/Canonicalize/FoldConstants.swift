@@ -22,8 +22,11 @@ public let foldConstants = GraphPass(
   let growLimit = context.options.int("grow-limit")
   for node in graph.nodes where node.isFoldable && !node.results.contains(where: graph.isOutput) {
     let inputBytes = node.operands.reduce(0) { $0 + ($1?.constant?.byteCount ?? 0) }
+    // Unknown or overflowing result sizes count as too large.
     let resultBytes = node.results.reduce(0) { acc, r in
-      acc + (r.type.staticShape.flatMap(checkedElementCount) ?? Int.max / 4) * r.type.dtype.byteSize
+      guard let n = r.type.staticShape.flatMap(checkedElementCount),
+            case let (b, false) = n.multipliedReportingOverflow(by: r.type.dtype.byteSize) else { return Int.max }
+      return acc > Int.max - b ? Int.max : acc + b
     }
     guard resultBytes <= max(growLimit, inputBytes) else { continue }
     let values = try context.evaluate(node)
