@@ -157,3 +157,27 @@ private enum CRC32Tables {
   let (s, o) = n.addingReportingOverflow(alignment - 1)
   return o ? nil : s & ~(alignment - 1)
 }
+
+/// Recomputes every section checksum and the header checksum of a `.gcb` image in place, for
+/// tools and tests that patch a file on purpose (fuzzing the structural checks behind the
+/// checksums). Entries that point outside the image are left alone; the bytes are not validated.
+public func updateChecksums(_ b: inout [UInt8]) {
+  guard b.count >= GCB.headerSize else { return }
+  func u64(_ at: Int) -> Int {
+    var v: UInt64 = 0
+    for i in 0..<8 { v |= UInt64(b[at + i]) << (8 * i) }
+    return Int(clamping: v)
+  }
+  func setU32(_ at: Int, _ v: UInt32) { for i in 0..<4 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
+  let claimed = Int(b[16]) | Int(b[17]) << 8 | Int(b[18]) << 16 | Int(b[19]) << 24
+  let n = min(claimed, (b.count - GCB.headerSize) / GCB.sectionEntrySize)
+  for i in 0..<n {
+    let e = GCB.headerSize + GCB.sectionEntrySize * i
+    let offset = u64(e + 8), length = u64(e + 16)
+    guard offset <= b.count, length <= b.count - offset else { continue }
+    setU32(e + 4, b.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) })
+  }
+  setU32(20, 0)
+  let end = min(GCB.headerSize + GCB.sectionEntrySize * claimed, b.count)
+  setU32(20, b.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<end])) })
+}

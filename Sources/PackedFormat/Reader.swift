@@ -299,6 +299,7 @@ private struct Parser {
     try r.reserved(4)
     let weights = sections[.weights]!  // safe: required section
     var planned = 0
+    var usedArena = 0
     for i in 0..<n {
       let at = r.position
       tensorOffsets.append(at)
@@ -365,12 +366,18 @@ private struct Parser {
         }
         planOffsetValue = Int(arenaOffset)
         planned += 1
+        usedArena = max(usedArena, Int(arenaOffset) + bytes)
       }
       tensors.append(PackedModel.TensorInfo(name: name, type: type, kind: kind, arenaOffset: planOffsetValue, constant: constant))
     }
     guard r.atEnd else { throw r.error("\(r.remaining) unexpected bytes after the last tensor") }
     guard planned == plannedCount else {
       throw error(.memoryPlan, planOffset + 12, "the plan counts \(plannedCount) planned tensors but the tensors section has \(planned)")
+    }
+    // The arena is exactly as large as the planned tensors need, so a file cannot make the
+    // interpreter allocate memory that nothing uses.
+    guard let needed = alignUp(usedArena, arenaAlignment), needed == arenaSize else {
+      throw error(.memoryPlan, planOffset, "arena size \(arenaSize) does not match the \(usedArena) bytes the planned tensors use (rounded up to \(arenaAlignment))")
     }
   }
 

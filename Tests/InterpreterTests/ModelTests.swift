@@ -40,7 +40,7 @@ enum TestOps {
     try? OpRegistry.shared.register(OpSchema("test.Repeat", inputs: 2...2) { ctx in
       let x = try ctx.type(0)
       guard let n = x.staticShape?.first, let times = try ctx.intValues(1)?.first else { return [TensorType(.float32, [.symbol("?")])] }
-      guard times >= 0 else { throw GraphError("times must not be negative") }
+      guard times >= 0 && times <= 16 else { throw GraphError("times must be in 0...16") }
       return [TensorType(.float32, shape: [n * times])]
     })
     try? KernelRegistry.shared.register("test.Repeat", Kernel { _ in
@@ -161,6 +161,32 @@ struct ModelTests {
     let n = g.addNode("test.AddOne", name: "liar", operands: [x], resultTypes: [TensorType(.float32, shape: [1000])], resultNames: ["big"])
     g.setOutputs([("y", n.result)])
     #expect(message { try load(g) } == "node 'liar' (test.AddOne): result 'big' is declared f32[1000] but the op infers f32[2]")
+  }
+}
+
+struct DamagedModelTests {
+  /// Patches every byte of a runnable model (re-signing the checksums, so the damage reaches
+  /// the structural checks and the runtime). Loading and running may fail, never crash.
+  @Test(arguments: [0x01, 0x80, 0xFF]) func damagedModelsLoadAndRunWithoutCrashing(pattern: Int) throws {
+    _ = TestOps.registered
+    let g = chain()
+    let d = g.addNode("test.Repeat", name: "rep", operands: [g.inputs[0], g.addConstant(.int64([], [2]))],
+                      resultTypes: [TensorType(.float32, [.symbol("?")])])
+    g.setOutputs(g.outputs + [("r", d.result)])
+    let good = try writeGCB(graph: g, metadata: [:])
+    let x = Tensor.float32([2, 3], [0, 1, 2, 3, 4, 5])
+    var ran = 0
+    for i in good.indices {
+      var b = good
+      b[i] ^= UInt8(pattern)
+      updateChecksums(&b)
+      guard let m = try? Model(packed: PackedModel(bytes: b)) else { continue }
+      if let out = try? m.run(["x": x]) {
+        ran += 1
+        for t in out.values { _ = t.digest }
+      }
+    }
+    #expect(ran > 0 && ran < good.count)
   }
 }
 

@@ -140,16 +140,18 @@ struct HostileFileTests {
     put(&b, plan.offset, UInt64(64))  // arena size 192 -> 64
     resign(&b)
     #expect(try #require(loadError(b)).contains("exceeds the arena size 64"))
+    put(&b, plan.offset, UInt64(1) << 36)  // an arena far larger than the plan uses
+    resign(&b)
+    #expect(try #require(loadError(b)).contains("arena size 68719476736 does not match the 152 bytes"))
   }
 
   @Test func overlappingLiveTensorsAreRejected() throws {
     var b = good
-    // Tensor 5 (b, at 128) moves onto tensor 4 (a, at 64); both are live at step 1.
-    let t = section(good, .tensors).offset + 8
-    var at = t
-    for _ in 0..<5 { at += 40 + 8 * Int(le(good, at + 6, UInt16.self)) }
-    #expect(le(good, at + 24, UInt64.self) == 128)
-    put(&b, at + 24, UInt64(64))
+    // Tensor 4 (a, at 64) moves onto tensor 5 (b, at 128); both are live at step 1.
+    var at = section(good, .tensors).offset + 8
+    for _ in 0..<4 { at += 40 + 8 * Int(le(good, at + 6, UInt16.self)) }
+    #expect(le(good, at + 24, UInt64.self) == 64)
+    put(&b, at + 24, UInt64(128))
     resign(&b)
     #expect(try #require(loadError(b)).contains("live at the same time but share arena bytes"))
   }
