@@ -74,10 +74,15 @@ private let copyKernel = Kernel { _ in
   { inputs, outputs in try copyBytes(try required(inputs, 0), to: outputs[0]) }
 }
 
-/// Inference-mode Dropout: identity, and an all-true mask when asked for (the schema rejects
-/// training mode with a non-zero ratio).
+/// Inference-mode Dropout: identity, and an all-true mask when asked for. Training mode with a
+/// non-zero ratio would need random masks; the schema rejects it when `training_mode` is a
+/// constant, and the kernel when it arrives as a run-time input.
 private let dropoutKernel = Kernel { _ in
   { inputs, outputs in
+    if inputs.count > 2, let mode = inputs[2], mode.count == 1, mode.double(at: 0) != 0 {
+      let ratio = inputs[1].flatMap { $0.count == 1 ? $0.double(at: 0) : nil } ?? 0.5
+      guard ratio == 0 else { throw GraphError("training-mode Dropout is not supported (inference only)") }
+    }
     try copyBytes(try required(inputs, 0), to: outputs[0])
     if outputs.count > 1 { memset(outputs[1].rawPointer, 1, outputs[1].byteCount) }
   }
