@@ -19,7 +19,15 @@ struct ModelInputOptions: ParsableArguments {
   @Option(name: .customLong("shape"), help: ArgumentHelp("Fix a symbolic input shape (.onnx only).", valueName: "NAME=DIMS"))
   var shapes: [String] = []
 
+  @Option(help: "Threads the kernels may use (default: all cores).")
+  var threads: Int = InterpreterThreads.count
+
+  func validate() throws {
+    guard threads > 0 else { throw ValidationError("--threads must be positive") }
+  }
+
   func load() throws -> Model {
+    InterpreterThreads.count = threads
     if model.hasSuffix(".onnx") {
       var options = OptimizeOptions()
       for s in shapes {
@@ -89,14 +97,11 @@ struct Bench: ParsableCommand {
   @Option(help: "Timed runs.")
   var runs: Int = 20
 
-  @Option(help: "Worker threads (the interpreter is single-threaded for now; recorded for comparison).")
-  var threads: Int = 1
-
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
   func validate() throws {
-    guard runs > 0, warmup >= 0, threads > 0 else { throw ValidationError("--runs and --threads must be positive, --warmup non-negative") }
+    guard runs > 0, warmup >= 0 else { throw ValidationError("--runs must be positive, --warmup non-negative") }
   }
 
   func run() throws {
@@ -123,9 +128,9 @@ struct Bench: ParsableCommand {
       let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
       let rss = peakRSSBytes()
       if json {
-        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss)}")
+        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(source.threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss)}")
       } else {
-        print("\(source.model): median \(String(format: "%.3f", median)) ms  (min \(String(format: "%.3f", times[0])), max \(String(format: "%.3f", times[times.count - 1])), \(runs) runs, \(threads) thread)")
+        print("\(source.model): median \(String(format: "%.3f", median)) ms  (min \(String(format: "%.3f", times[0])), max \(String(format: "%.3f", times[times.count - 1])), \(runs) runs, \(source.threads) threads)")
         print("load \(String(format: "%.2f", loadMs)) ms, peak RSS \(formatBytes(rss))")
       }
     }

@@ -178,13 +178,10 @@ private func depthwise(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer
       }
     }
   }
-  let threads = min(sgemmMaxThreads, planes)
-  if threads > 1 && planes * OH * OW * KH * KW >= 1 << 18 {
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
-      for p in (planes * t / threads)..<(planes * (t + 1) / threads) { plane(p) }
-    }
-  } else {
-    for p in 0..<planes { plane(p) }
+  // Parallel over planes only when there is enough work to pay for the hand-off.
+  let perPlane = max(1, OH * OW * KH * KW)
+  parallelChunks(planes, minChunk: max(1, (1 << 17) / perPlane)) { range in
+    for p in range { plane(p) }
   }
 }
 

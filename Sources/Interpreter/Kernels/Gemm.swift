@@ -7,9 +7,6 @@ import GraphIR
 
 // MARK: sgemm
 
-/// Most threads `sgemm` splits one product over; the interpreter may lower it (1 = serial).
-nonisolated(unsafe) public var sgemmMaxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
 /// Single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
 /// Layout contract (kept stable so a faster implementation, such as a C micro-kernel or a system
@@ -40,7 +37,7 @@ public func sgemm(
   let kcMax = min(k, GemmBlocking.kc), ncMax = min(n, GemmBlocking.nc), mcMax = min(m, GemmBlocking.mc)
   let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * roundUp(ncMax, GemmBlocking.nr))
   defer { packedB.deallocate() }
-  let threads = (m * n * k >= 1 << 21) ? sgemmMaxThreads : 1
+  let threads = (m * n * k >= 1 << 21) ? InterpreterThreads.count : 1
   // One packed-A buffer per thread count is not needed: A is packed once per block and shared.
   let packedA = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * roundUp(mcMax, GemmBlocking.mr))
   defer { packedA.deallocate() }
