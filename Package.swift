@@ -32,9 +32,11 @@ let package = Package(
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
+    .target(name: "AttentionFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionFusion"),
     .target(
       name: "GraphcDriver",
-      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
+      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
+                     "AttentionFusion"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -48,6 +50,9 @@ let package = Package(
     .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "GraphcTestSupport"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
+    .testTarget(
+      name: "AttentionFusionTests",
+      dependencies: ["AttentionFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter", "ONNXImport", "PassKit", "GraphIR"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),

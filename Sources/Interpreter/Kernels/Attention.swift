@@ -213,12 +213,12 @@ struct AttentionState {
           a: scores, lda: ld, b: values, ldb: g.dv, beta: 1, c: acc, ldc: g.dv)
   }
 
-  /// Writes `acc / rowSum` (NaN for a row that saw no visible key, as an unfused Softmax of an
-  /// all -inf row gives).
+  /// Writes `acc / rowSum`; a row that saw no visible key gets zeros (ONNX Attention's rule
+  /// for fully masked rows).
   func finish(rows: Int, into out: UnsafeMutablePointer<Float>) {
     let dv = params.geometry.dv
     for r in 0..<rows {
-      let inv = rowSum[r] > 0 ? 1 / rowSum[r] : .nan
+      let inv = rowSum[r] > 0 ? 1 / rowSum[r] : 0
       let a = acc + r * dv, o = out + r * dv
       for x in 0..<dv { o[x] = a[x] * inv }
     }
