@@ -29,8 +29,9 @@ let package = Package(
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
-    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
-    .target(name: "Calibration", dependencies: ["GraphIR"]),
+    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "PackedFormat"]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .target(name: "Calibration", dependencies: ["GraphIR", "CZlib"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(name: "AttentionFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionFusion"),
     .target(
@@ -53,6 +54,7 @@ let package = Package(
     .testTarget(
       name: "AttentionFusionTests",
       dependencies: ["AttentionFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter", "ONNXImport", "PassKit", "GraphIR"]),
+    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GraphcDriver", "PassKit", "GraphIR"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),
