@@ -29,12 +29,15 @@ let package = Package(
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
-    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
-    .target(name: "Calibration", dependencies: ["GraphIR"]),
+    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "PackedFormat"]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .target(name: "Calibration", dependencies: ["GraphIR", "CZlib"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
+    .target(name: "AttentionFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionFusion"),
     .target(
       name: "GraphcDriver",
-      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
+      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
+                     "AttentionFusion"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -49,6 +52,10 @@ let package = Package(
     .testTarget(name: "CLITests", dependencies: ["graphc", "GraphIR", "Calibration"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
+    .testTarget(
+      name: "AttentionFusionTests",
+      dependencies: ["AttentionFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter", "ONNXImport", "PassKit", "GraphIR"]),
+    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GraphcDriver", "PassKit", "GraphIR"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),

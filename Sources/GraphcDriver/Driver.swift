@@ -5,6 +5,7 @@ import GraphIR
 import ONNXImport
 import PassKit
 import PackedFormat
+import Calibration
 
 /// The version written into every `.gcb` as its producer.
 public let graphcVersion = "0.1.0"
@@ -19,6 +20,10 @@ public struct OptimizeOptions: Sendable {
   public var verifyEach = false
   public var printAfter: Set<String> = []
   public var printAfterAll = false
+  /// `--calibration DIR`: one subfolder of .npy files or one .npz per sample (see `CalibrationSet`).
+  public var calibrationDirectory: String?
+  /// `--calibration-random N`: N synthetic samples.
+  public var calibrationRandom: Int?
 
   public init() {}
 }
@@ -69,7 +74,9 @@ public func optimize(
   instrumentation.printAfter = options.printAfter
   instrumentation.printAfterAll = options.printAfterAll
   instrumentation.printer = printer
-  let reports = try PassManager(instrumentation: instrumentation).run(pipeline, on: graph)
+  var manager = PassManager(instrumentation: instrumentation)
+  manager.calibration = try calibrationSamples(for: graph, options)
+  let reports = try manager.run(pipeline, on: graph)
   try graph.verify()
   var metadata = graph.metadata
   metadata["producer"] = "graphc \(graphcVersion)"
@@ -87,4 +94,17 @@ func statisticsJSON(_ reports: [PassReport]) -> String {
     return "{\"pass\":\"\(r.pass)\",\"statistics\":{\(stats)}}"
   }
   return "[" + entries.joined(separator: ",") + "]"
+}
+
+extension CalibrationSet: CalibrationSamples {}
+
+/// The calibration set the options ask for, checked against the graph's inputs; nil for none.
+public func calibrationSamples(for graph: Graph, _ options: OptimizeOptions) throws -> CalibrationSet? {
+  let inputs = graph.inputs.map { CalibrationSet.Input(name: $0.name, type: $0.type) }
+  switch (options.calibrationDirectory, options.calibrationRandom) {
+  case (nil, nil): return nil
+  case (let dir?, nil): return try CalibrationSet.directory(dir, inputs: inputs)
+  case (nil, let n?): return try CalibrationSet.random(count: n, inputs: inputs)
+  case (_?, _?): throw CalibrationError("give either --calibration DIR or --calibration-random N, not both")
+  }
 }

@@ -2,10 +2,11 @@
 
 import PassKit
 import Canonicalize
+import AttentionFusion
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
-  ("default", "canonicalize", "What `graphc optimize` runs when no pipeline is given"),
+  ("default", "canonicalize,fuse-attention", "What `graphc optimize` runs when no pipeline is given"),
   ("none", "", "No passes: import, verify and emit only"),
 ]
 
@@ -14,6 +15,8 @@ public let builtinPresets: [(name: String, pipeline: String, summary: String)] =
 public func registerBuiltins(into registry: PassRegistry) throws {
   // Canonicalization (passes/Canonicalize)
   for pass in canonicalizePasses { try registry.register(pass) }
+  // Attention (passes/AttentionFusion)
+  for pass in attentionFusionPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

@@ -27,6 +27,8 @@ public final class PassContext {
   public let passName: String
   public let options: PassOptions
   public let graph: Graph
+  /// The pipeline's calibration inputs, if any (see `forEachCalibrationSample`).
+  public let calibration: CalibrationSamples?
   public private(set) var diagnostics: [Diagnostic] = []
   public private(set) var statistics: [String: Int] = [:]
   /// True once any mutation went through this context.
@@ -34,8 +36,9 @@ public final class PassContext {
   /// How many mutations went through this context; a composite pass compares it across rounds.
   public private(set) var changeCount = 0
 
-  init(passName: String, options: PassOptions, graph: Graph, statistics: [String]) {
+  init(passName: String, options: PassOptions, graph: Graph, statistics: [String], calibration: CalibrationSamples? = nil) {
     self.passName = passName
+    self.calibration = calibration
     self.options = options
     self.graph = graph
     for s in statistics { self.statistics[s] = 0 }

@@ -40,6 +40,12 @@ struct Optimize: ParsableCommand {
   @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
   var printAfterAll = false
 
+  @Option(help: ArgumentHelp("Calibration inputs: one subfolder of <input>.npy files, or one .npz, per sample.", valueName: "DIR"))
+  var calibration: String?
+
+  @Option(help: ArgumentHelp("Use N synthetic random calibration samples (for testing only).", valueName: "N"))
+  var calibrationRandom: Int?
+
   @Flag(help: "Print the summary as one JSON object on stdout.")
   var json = false
 
@@ -51,6 +57,9 @@ struct Optimize: ParsableCommand {
       options.verifyEach = verifyEach
       options.printAfter = Set(printAfter)
       options.printAfterAll = printAfterAll
+      options.calibrationDirectory = calibration
+      options.calibrationRandom = calibrationRandom
+      if let n = calibrationRandom { note("warning: --calibration-random \(n): calibration uses SYNTHETIC random inputs; choices made from it are not representative") }
       for s in shapes {
         let (name, dims) = try parseShapeArgument(s)
         options.shapes[name] = dims
