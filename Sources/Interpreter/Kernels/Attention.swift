@@ -52,23 +52,36 @@ private func prepareAttention(_ ctx: KernelContext) throws -> KernelEval {
   guard try ctx.dtype(0) == .float32 else { throw unsupported("Attention", try ctx.dtype(0)) }
   let a = ctx.attributes
   let mask = AttentionMaskKind(rawValue: try a.string(AttentionAttr.mask, default: "none")) ?? .none
-  let scaleAttr = try a.float(AttentionAttr.scale)
-  let softcap = try a.float(AttentionAttr.softcap, default: 0)
   let heads = try a.int(AttentionAttr.heads, default: 0)
-  if let patterns = try attentionPatterns(a, heads: heads), patterns.contains(where: { $0.kind != .dense }) {
-    throw GraphError("sparse attention patterns have no kernel yet")
+  let calibrationLength = try a.int(AttentionAttr.calibrationLength, default: 0)
+  var patterns = try attentionPatterns(a, heads: heads)
+  if let p = patterns, p.allSatisfy({ $0.kind == .dense }) { patterns = nil }
+  if let p = patterns {
+    guard mask.isCausal else { throw GraphError("sparse attention patterns need a causal mask, got '\(mask.rawValue)'") }
+    if let h = p.firstIndex(where: { $0.kind == .strided }) { throw GraphError("head \(h): the strided pattern has no kernel") }
   }
   return { inputs, outputs in
     guard let q = inputs[0], let k = inputs[1], let v = inputs[2] else { throw GraphError("missing required input") }
-    let g = AttentionGeometry(batch: q.shape[0], heads: q.shape[1], kvHeads: k.shape[1], sq: q.shape[2],
-                              skv: k.shape[2], d: q.shape[3], dv: v.shape[3])
-    let maskView = mask.hasOperand ? inputs[3].map { AttentionMaskView($0, target: [g.batch, g.heads, g.sq, g.skv]) } : nil
-    let params = AttentionParams(geometry: g, scale: scaleAttr ?? 1 / Float(g.d).squareRoot(), softcap: softcap,
-                                 causal: mask.isCausal, mask: maskView)
+    let params = try attentionParams(attributes: a, q: q, k: k, v: v, mask: mask.hasOperand ? inputs[3] : nil)
     let qp = UnsafePointer(q.pointer(as: Float.self)), kp = UnsafePointer(k.pointer(as: Float.self))
     let vp = UnsafePointer(v.pointer(as: Float.self)), op = outputs[0].pointer(as: Float.self)
-    denseAttention(params, q: qp, k: kp, v: vp, out: op)
+    if let patterns {
+      let resolved = resolvedPatterns(patterns, calibrationLength: calibrationLength, skv: params.geometry.skv)
+      sparseAttention(params, resolved, q: qp, k: kp, v: vp, out: op)
+    } else {
+      denseAttention(params, q: qp, k: kp, v: vp, out: op)
+    }
   }
+}
+
+/// The parameters of one call from the node's attributes and its operands' shapes.
+func attentionParams(attributes a: AttributeMap, q: Tensor, k: Tensor, v: Tensor, mask: Tensor?) throws -> AttentionParams {
+  let kind = AttentionMaskKind(rawValue: try a.string(AttentionAttr.mask, default: "none")) ?? .none
+  let g = AttentionGeometry(batch: q.shape[0], heads: q.shape[1], kvHeads: k.shape[1], sq: q.shape[2],
+                            skv: k.shape[2], d: q.shape[3], dv: v.shape[3])
+  let maskView = kind.hasOperand ? mask.map { AttentionMaskView($0, target: [g.batch, g.heads, g.sq, g.skv]) } : nil
+  return AttentionParams(geometry: g, scale: try a.float(AttentionAttr.scale) ?? 1 / Float(g.d).squareRoot(),
+                         softcap: try a.float(AttentionAttr.softcap, default: 0), causal: kind.isCausal, mask: maskView)
 }
 
 /// Dense attention: `softmax(scale * Q Kᵀ + mask) V` per head, one query block per work item,
@@ -102,12 +115,12 @@ struct QueryBlock {
 /// and finishes each block (normalizing into `out`).
 func forEachQueryBlock(
   _ p: AttentionParams, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-  out: UnsafeMutablePointer<Float>, _ body: (inout AttentionState, QueryBlock) -> Void
+  out: UnsafeMutablePointer<Float>, intervalCapacity: Int = 0, _ body: (inout AttentionState, QueryBlock) -> Void
 ) {
   let g = p.geometry, bq = AttentionTiling.queryBlock
   let qBlocks = (g.sq + bq - 1) / bq
   parallelChunks(g.batch * g.heads * qBlocks) { items in
-    var state = AttentionState(p, queryBlock: bq, keyBlock: max(AttentionTiling.keyBlock, 64))
+    var state = AttentionState(p, queryBlock: bq, keyBlock: max(AttentionTiling.keyBlock, 64), intervals: intervalCapacity)
     defer { state.deallocate() }
     for item in items {
       let bh = item / qBlocks, b = bh / g.heads, h = bh % g.heads
@@ -139,7 +152,8 @@ enum KeyIndex {
 /// The online-softmax state of one query block: running row maxima and sums, the unnormalized
 /// output accumulator, and the score tile. Invariant after each `accumulate`:
 /// `acc[r] = sum_j exp(s[r][j] - rowMax[r]) v[j]` and `rowSum[r] = sum_j exp(s[r][j] - rowMax[r])`
-/// over the keys seen so far.
+/// over the keys seen so far. Sparse kernels also use its scratch: a tile of gathered keys and
+/// values with their positions, and `intervals` (pairs of key bounds).
 struct AttentionState {
   let params: AttentionParams
   let keyBlock: Int
@@ -147,18 +161,28 @@ struct AttentionState {
   let acc: UnsafeMutablePointer<Float>
   let rowMax: UnsafeMutablePointer<Float>
   let rowSum: UnsafeMutablePointer<Float>
+  let gatherKeys: UnsafeMutablePointer<Float>
+  let gatherValues: UnsafeMutablePointer<Float>
+  let gatherIndex: UnsafeMutablePointer<Int32>
+  let intervals: UnsafeMutablePointer<Int>
 
-  init(_ p: AttentionParams, queryBlock: Int, keyBlock: Int) {
+  init(_ p: AttentionParams, queryBlock: Int, keyBlock: Int, intervals: Int = 0) {
     params = p
     self.keyBlock = keyBlock
     scores = .allocate(capacity: queryBlock * keyBlock)
     acc = .allocate(capacity: queryBlock * max(p.geometry.dv, 1))
     rowMax = .allocate(capacity: queryBlock)
     rowSum = .allocate(capacity: queryBlock)
+    let gather = intervals > 0 ? keyBlock : 1
+    gatherKeys = .allocate(capacity: gather * max(p.geometry.d, 1))
+    gatherValues = .allocate(capacity: gather * max(p.geometry.dv, 1))
+    gatherIndex = .allocate(capacity: gather)
+    self.intervals = .allocate(capacity: max(intervals, 1))
   }
 
   func deallocate() {
     scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate()
+    gatherKeys.deallocate(); gatherValues.deallocate(); gatherIndex.deallocate(); intervals.deallocate()
   }
 
   func begin(rows: Int) {
