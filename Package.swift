@@ -34,10 +34,11 @@ let package = Package(
     .target(name: "Calibration", dependencies: ["GraphIR", "CZlib"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(name: "AttentionFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionFusion"),
+    .target(name: "SparseAttention", dependencies: ["PassKit", "GraphIR"], path: "passes/SparseAttention"),
     .target(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
-                     "AttentionFusion"]),
+                     "AttentionFusion", "SparseAttention"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -55,6 +56,9 @@ let package = Package(
     .testTarget(
       name: "AttentionFusionTests",
       dependencies: ["AttentionFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter", "ONNXImport", "PassKit", "GraphIR"]),
+    .testTarget(
+      name: "SparseAttentionTests",
+      dependencies: ["SparseAttention", "GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Interpreter", "Calibration"]),
     .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GraphcDriver", "PassKit", "GraphIR"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],

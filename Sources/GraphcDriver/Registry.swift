@@ -3,6 +3,7 @@
 import PassKit
 import Canonicalize
 import AttentionFusion
+import SparseAttention
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
@@ -17,6 +18,8 @@ public func registerBuiltins(into registry: PassRegistry) throws {
   for pass in canonicalizePasses { try registry.register(pass) }
   // Attention (passes/AttentionFusion)
   for pass in attentionFusionPasses { try registry.register(pass) }
+  // Sparse attention (passes/SparseAttention); not in a preset: it needs calibration data
+  for pass in sparseAttentionPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

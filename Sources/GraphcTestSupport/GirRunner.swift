@@ -6,8 +6,11 @@ import PassKit
 
 /// Runs every case of the `.gir` file at `path` with the file's `--pipeline`, passes taken
 /// from `registry`, verifying after every pass. Returns one message per failing case (empty
-/// when all pass); each message names the file and line.
-public func runGirFile(_ path: String, registry: PassRegistry) -> [String] {
+/// when all pass); each message names the file and line. `calibration`, when given, makes the
+/// calibration samples of each case's graph (for passes that need calibration data).
+public func runGirFile(
+  _ path: String, registry: PassRegistry, calibration: ((Graph) throws -> CalibrationSamples)? = nil
+) -> [String] {
   let file: GirTestFile
   do { file = try GirTestFile(contentsOf: URL(fileURLWithPath: path)) } catch { return ["\(path): \(error)"] }
   guard let pipelineText = file.pipeline else { return ["\(path): the RUN line has no --pipeline"] }
@@ -17,7 +20,9 @@ public func runGirFile(_ path: String, registry: PassRegistry) -> [String] {
       let graph = try c.parseInput()
       try graph.inferTypes()
       let pipeline = try Pipeline(parsing: pipelineText, registry: registry)
-      _ = try PassManager(instrumentation: PassInstrumentation(verifyEach: true)).run(pipeline, on: graph)
+      var manager = PassManager(instrumentation: PassInstrumentation(verifyEach: true))
+      manager.calibration = try calibration?(graph)
+      _ = try manager.run(pipeline, on: graph)
       let output = printGraph(graph)
       let problems = c.check(output: output)
       if !problems.isEmpty {

@@ -1,0 +1,27 @@
+// GirTests.swift - Runs the sparse attention pass tests in fixtures/passes/sparse-attention.
+
+import Calibration
+import Foundation
+import GraphIR
+import GraphcDriver
+import GraphcTestSupport
+import Testing
+
+private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/sparse-attention"
+
+@Suite struct SparseAttentionGirTests {
+  static let files = ((try? FileManager.default.contentsOfDirectory(atPath: passTests)) ?? [])
+    .filter { $0.hasSuffix(".gir") }.sorted()
+
+  @Test func thereAreTests() { #expect(Self.files.count >= 2) }
+
+  /// Each case is calibrated on two synthetic samples of its graph's inputs.
+  @Test(arguments: files)
+  func girFile(_ name: String) {
+    let failures = runGirFile("\(passTests)/\(name)", registry: builtinRegistry) { graph in
+      try CalibrationSet.random(count: 2, inputs: graph.inputs.map { .init(name: $0.name, type: $0.type) })
+    }
+    #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
+  }
+}
