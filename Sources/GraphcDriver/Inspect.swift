@@ -48,6 +48,27 @@ public struct ModelSummary {
   /// Bytes the planned tensors would take without sharing space.
   public let unsharedBytes: Int
   public let metadata: [String: String]
+  /// The sparse attention record of every graphc.Attention, in graph order.
+  public let attention: [AttentionLayerSummary]
+}
+
+/// One graphc.Attention's per-head pattern record (all dense when it has none).
+public struct AttentionLayerSummary {
+  public let layer: Int
+  public let node: String
+  public let calibrationLength: Int
+  public let heads: [AttentionHeadPattern]
+}
+
+/// The pattern records of the graph's attention nodes.
+public func attentionSummary(_ graph: Graph) throws -> [AttentionLayerSummary] {
+  try graph.nodes(ofKind: "graphc.Attention").enumerated().map { i, node in
+    let heads = try node.attributes.int(AttentionAttr.heads, default: 0)
+    let patterns = try attentionPatterns(node.attributes, heads: heads)
+      ?? .init(repeating: AttentionHeadPattern(kind: .dense), count: heads)
+    return AttentionLayerSummary(layer: i, node: node.name, calibrationLength: try node.attributes.int(AttentionAttr.calibrationLength, default: 0),
+                                 heads: patterns)
+  }
 }
 
 /// Loads `.onnx` (imported, no passes) or `.gcb` as a graph plus its packed form.
@@ -77,5 +98,5 @@ public func summarizeModel(_ path: String, shapes: [String: [Int]] = [:]) throws
     inputs: graph.inputs.map { ($0.name, $0.type) }, outputs: graph.outputs.map { ($0.name, $0.value.type) },
     ops: opHistogram(graph), constantCount: graph.constants.count,
     parameterBytes: graph.constants.reduce(0) { $0 + ($1.constant?.byteCount ?? 0) },
-    arenaBytes: packed.arenaSize, unsharedBytes: planned, metadata: graph.metadata)
+    arenaBytes: packed.arenaSize, unsharedBytes: planned, metadata: graph.metadata, attention: try attentionSummary(graph))
 }

@@ -33,7 +33,11 @@ struct Inspect: ParsableCommand {
         }
         let opsJSON = "{" + ops.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}"
         let meta = "{" + s.metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",") + "}"
-        print("{\"file\":\(jsonString(s.path)),\"format\":\(jsonString(s.format)),\"bytes\":\(s.fileBytes),\"inputs\":\(io(s.inputs)),\"outputs\":\(io(s.outputs)),\"nodes\":\(s.ops.values.reduce(0, +)),\"ops\":\(opsJSON),\"constants\":\(s.constantCount),\"parameter_bytes\":\(s.parameterBytes),\"arena_bytes\":\(s.arenaBytes),\"unshared_bytes\":\(s.unsharedBytes),\"metadata\":\(meta)}")
+        let attention = "[" + s.attention.map { l in
+          let heads = l.heads.map { "{\"pattern\":\(jsonString($0.kind.rawValue)),\"sizes\":[\($0.sizes.0),\($0.sizes.1)],\"score\":\($0.score.isFinite ? "\($0.score)" : "null")}" }
+          return "{\"layer\":\(l.layer),\"node\":\(jsonString(l.node)),\"calibration_length\":\(l.calibrationLength),\"heads\":[\(heads.joined(separator: ","))]}"
+        }.joined(separator: ",") + "]"
+        print("{\"file\":\(jsonString(s.path)),\"format\":\(jsonString(s.format)),\"bytes\":\(s.fileBytes),\"inputs\":\(io(s.inputs)),\"outputs\":\(io(s.outputs)),\"nodes\":\(s.ops.values.reduce(0, +)),\"ops\":\(opsJSON),\"constants\":\(s.constantCount),\"parameter_bytes\":\(s.parameterBytes),\"arena_bytes\":\(s.arenaBytes),\"unshared_bytes\":\(s.unsharedBytes),\"metadata\":\(meta),\"attention\":\(attention)}")
         return
       }
       print("\(s.path)  (\(s.format), \(formatBytes(s.fileBytes)))")
@@ -45,10 +49,25 @@ struct Inspect: ParsableCommand {
       for (op, n) in ops { print("  \(String(n).leftPad(5))  \(op)") }
       print("parameters: \(s.constantCount) constants, \(formatBytes(s.parameterBytes))")
       print("memory plan: arena \(formatBytes(s.arenaBytes)) for \(formatBytes(s.unsharedBytes)) of planned tensors")
+      if !s.attention.isEmpty { printAttentionTable(s.attention) }
       if !s.metadata.isEmpty {
         print("metadata:")
         for (k, v) in s.metadata.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(v.count > 120 ? String(v.prefix(117)) + "..." : v)") }
       }
+    }
+  }
+}
+
+/// The per-layer, per-head sparse attention choice as a table.
+private func printAttentionTable(_ layers: [AttentionLayerSummary]) {
+  print("attention patterns:")
+  print("  layer  head  pattern          sizes          score  calibrated at")
+  for l in layers {
+    for (h, p) in l.heads.enumerated() {
+      let sizes = p.kind == .dense ? "-" : "\(p.sizes.0), \(p.sizes.1)"
+      let score = p.kind == .dense ? "-" : String(format: "%.4f", p.score)
+      let at = l.calibrationLength > 0 ? String(l.calibrationLength) : "-"
+      print("  \(String(l.layer).leftPad(5))  \(String(h).leftPad(4))  \(p.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0))  \(sizes.leftPad(12))  \(score.leftPad(7))  \(at.leftPad(13))")
     }
   }
 }
