@@ -24,8 +24,7 @@ import PassKit
 /// mean attention mass kept), or dense when that error exceeds `max-error` (recall is below
 /// `min-recall`). Sizes are recorded at length n; the kernel scales them to other lengths.
 ///
-/// Limits: only causal attention (with or without an additive mask); Q/K/V must be node
-/// results or constants; `criterion=recall` builds [batch, heads, n, n] masks, so it is meant
+/// Limits: only causal attention (with or without an additive mask); `criterion=recall` builds [batch, heads, n, n] masks, so it is meant
 /// for calibration lengths up to a few thousand. Heads below `min-seq-len` and layers in
 /// `dense-layers` (indices of graphc.Attention nodes in graph order) stay dense.
 public let assignSparseAttention = GraphPass(
@@ -60,8 +59,13 @@ public let assignSparseAttention = GraphPass(
   var length = 0
   try context.forEachCalibrationSample(capturing: captured) { sample, tensors in
     var offset = 0
+    var modelInputs: [String: Tensor]?
+    let sampleInputs = {
+      if modelInputs == nil { modelInputs = try context.calibration?.sample(sample) }
+      return modelInputs ?? [:]
+    }
     for (l, layer) in layers.enumerated() {
-      let inputs = layer.inputs(from: tensors, offset: &offset)
+      let inputs = try layer.inputs(from: tensors, sample: sampleInputs, offset: &offset)
       if sample == 0 {
         length = inputs[1].shape[2]
         guard length >= settings.minSeqLen else { return }
@@ -152,9 +156,9 @@ private struct CandidateScore {
 /// A causal graphc.Attention the pass assigns, and where its operands come from.
 private struct AttentionLayer {
   let node: Node, index: Int, heads: Int
-  /// Per operand (q, k, v, mask?): a constant, or the position among the captured values.
+  /// Per operand (q, k, v, mask?): a constant, a captured node result, or a graph input.
   let sources: [Source]
-  enum Source { case constant(Tensor), captured }
+  enum Source { case constant(Tensor), captured, input(String) }
 
   init?(_ node: Node, index: Int, _ context: PassContext) throws {
     let kind = AttentionMaskKind(rawValue: try node.attributes.string(AttentionAttr.mask, default: "none")) ?? .none
@@ -166,8 +170,7 @@ private struct AttentionLayer {
     for i in 0..<(kind.hasOperand ? 4 : 3) {
       guard let v = node.operand(i) else { return nil }
       if let c = v.constant { sources.append(.constant(c)) } else if v.producer != nil { sources.append(.captured) } else {
-        context.diagnose(.remark, "layer \(index): operand \(i) is a graph input, which calibration does not capture; left dense", at: node)
-        return nil
+        sources.append(.input(v.name))
       }
     }
     self.node = node; self.index = index; self.sources = sources
@@ -179,11 +182,14 @@ private struct AttentionLayer {
   }
 
   /// This layer's q, k, v (and mask) for one sample, consuming its captured tensors.
-  func inputs(from tensors: [Tensor], offset: inout Int) -> [Tensor] {
-    sources.map { s in
+  func inputs(from tensors: [Tensor], sample: () throws -> [String: Tensor], offset: inout Int) throws -> [Tensor] {
+    try sources.map { s in
       switch s {
       case .constant(let t): return t
       case .captured: offset += 1; return tensors[offset - 1]
+      case .input(let name):
+        guard let t = try sample()[name] else { throw GraphError("calibration sample has no input '\(name)'") }
+        return t
       }
     }
   }
