@@ -148,9 +148,10 @@ def part2(args, tmp):
     dense = os.path.join(tmp, "lm_dense.gcb")
     sparse = os.path.join(tmp, "lm_sparse.gcb")
     sh([args.graphc, "optimize", MODEL, "-o", dense])
-    r = sh([args.graphc, "optimize", MODEL, "-o", sparse, "--pipeline", SPARSE_PIPELINE, "--calibration", CALIBRATION])
+    opts = "{" + args.pass_options + "}" if args.pass_options else ""
+    r = sh([args.graphc, "optimize", MODEL, "-o", sparse, "--pipeline", SPARSE_PIPELINE + opts, "--calibration", CALIBRATION])
     table = sh([args.graphc, "inspect", sparse]).stdout
-    print("## Trained model: pattern per head (calibrated at 1024, density 1/8)\n")
+    print(f"## Trained model: pattern per head (calibrated at 1024; pass options '{args.pass_options}')\n")
     print("```")
     print(table[table.index("attention patterns:"):].split("metadata:")[0].rstrip())
     print("```\n")
@@ -170,7 +171,7 @@ def part2(args, tmp):
             tokens = np.load(os.path.join(CALIBRATION, s, "tokens.npy"))
             save(os.path.join(cal, s), cap.layers(tokens)[l])
         out = os.path.join(tmp, f"attention_sparse{l}.gcb")
-        sh([args.graphc, "optimize", attn, "-o", out, "--pipeline", "fuse-attention,assign-sparse-attention", "--calibration", cal])
+        sh([args.graphc, "optimize", attn, "-o", out, "--pipeline", "fuse-attention,assign-sparse-attention" + opts, "--calibration", cal])
         attn_sparse.append(out)
 
     print("## Trained model: sparse vs dense on held-out inputs\n")
@@ -229,6 +230,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--samples", type=int, default=2)
     p.add_argument("--part", choices=["all", "kernel", "model"], default="all")
+    p.add_argument("--pass-options", default="", help="options of assign-sparse-attention, e.g. density=0.25,max-error=0.5")
     args = p.parse_args()
     args.lengths = [int(x) for x in args.lengths.split(",")]
     if not os.path.isfile(MODEL):

@@ -165,6 +165,8 @@ struct AttentionState {
   let gatherValues: UnsafeMutablePointer<Float>
   let gatherIndex: UnsafeMutablePointer<Int32>
   let intervals: UnsafeMutablePointer<Int>
+  /// A key tile transposed to [d, keyBlock] for the score micro-kernel.
+  let keysT: UnsafeMutablePointer<Float>
 
   init(_ p: AttentionParams, queryBlock: Int, keyBlock: Int, intervals: Int = 0) {
     params = p
@@ -178,11 +180,13 @@ struct AttentionState {
     gatherValues = .allocate(capacity: gather * max(p.geometry.dv, 1))
     gatherIndex = .allocate(capacity: gather)
     self.intervals = .allocate(capacity: max(intervals, 1))
+    keysT = .allocate(capacity: keyBlock * max(p.geometry.d, 1))
   }
 
   func deallocate() {
     scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate()
     gatherKeys.deallocate(); gatherValues.deallocate(); gatherIndex.deallocate(); intervals.deallocate()
+    keysT.deallocate()
   }
 
   func begin(rows: Int) {
@@ -198,8 +202,8 @@ struct AttentionState {
     keep: ((Int, Int) -> Bool)? = nil
   ) {
     let g = params.geometry, ld = keyBlock
-    sgemm(transA: false, transB: true, m: block.rows, n: count, k: g.d, alpha: params.scale,
-          a: block.q, lda: g.d, b: keys, ldb: g.d, beta: 0, c: scores, ldc: ld)
+    attentionScores(rows: block.rows, count: count, d: g.d, scale: params.scale, q: block.q, keys: keys,
+                    transposed: keysT, into: scores, ld: ld)
     for r in 0..<block.rows {
       let s = scores + r * ld, i = block.i0 + r
       if params.softcap > 0 {
@@ -233,8 +237,7 @@ struct AttentionState {
         for x in 0..<g.dv { a[x] *= correction }
       }
     }
-    sgemm(transA: false, transB: false, m: block.rows, n: g.dv, k: count, alpha: 1,
-          a: scores, lda: ld, b: values, ldb: g.dv, beta: 1, c: acc, ldc: g.dv)
+    attentionAccumulate(rows: block.rows, count: count, dv: g.dv, weights: scores, ld: ld, values: values, acc: acc)
   }
 
   /// Writes `acc / rowSum`; a row that saw no visible key gets zeros (ONNX Attention's rule
@@ -249,6 +252,82 @@ struct AttentionState {
   }
 }
 
+// MARK: Micro-kernels
+
+/// `s[r][x] = scale * q[r] · keys[x]` for a tile: the keys are transposed once to [d, count]
+/// (zero-padded to a multiple of 8), then 4 rows x 8 keys accumulate in SIMD registers.
+/// Small products like these (d = 16..128) are dominated by packing in a general sgemm.
+@inline(__always)
+private func attentionScores(
+  rows: Int, count: Int, d: Int, scale: Float, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
+  transposed kt: UnsafeMutablePointer<Float>, into s: UnsafeMutablePointer<Float>, ld: Int
+) {
+  typealias V = SIMD8<Float>
+  let width = (count + 7) / 8 * 8
+  for p in 0..<d {
+    let row = kt + p * ld
+    for x in 0..<count { row[x] = keys[x * d + p] }
+    for x in count..<width { row[x] = 0 }
+  }
+  let raw = UnsafeRawPointer(kt), out = UnsafeMutableRawPointer(s)
+  var r = 0
+  while r < rows {
+    let n = min(4, rows - r)
+    let q0 = q + r * d, q1 = q + min(r + 1, rows - 1) * d, q2 = q + min(r + 2, rows - 1) * d, q3 = q + min(r + 3, rows - 1) * d
+    var x = 0
+    while x < width {
+      var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+      for p in 0..<d {
+        let k = raw.loadUnaligned(fromByteOffset: (p * ld + x) * 4, as: V.self)
+        a0 += q0[p] * k; a1 += q1[p] * k; a2 += q2[p] * k; a3 += q3[p] * k
+      }
+      out.storeBytes(of: a0 * scale, toByteOffset: (r * ld + x) * 4, as: V.self)
+      if n > 1 { out.storeBytes(of: a1 * scale, toByteOffset: ((r + 1) * ld + x) * 4, as: V.self) }
+      if n > 2 { out.storeBytes(of: a2 * scale, toByteOffset: ((r + 2) * ld + x) * 4, as: V.self) }
+      if n > 3 { out.storeBytes(of: a3 * scale, toByteOffset: ((r + 3) * ld + x) * 4, as: V.self) }
+      x += 8
+    }
+    r += 4
+  }
+}
+
+/// `acc[r] += sum_x w[r][x] * values[x]`, skipping zero weights (masked keys), SIMD over dv.
+@inline(__always)
+private func attentionAccumulate(
+  rows: Int, count: Int, dv: Int, weights w: UnsafePointer<Float>, ld: Int, values: UnsafePointer<Float>,
+  acc: UnsafeMutablePointer<Float>
+) {
+  typealias V = SIMD8<Float>
+  let vraw = UnsafeRawPointer(values), full = dv / 8 * 8
+  for r in 0..<rows {
+    let a = acc + r * dv, wr = w + r * ld
+    let araw = UnsafeMutableRawPointer(a)
+    var c = 0
+    while c + 16 <= full {
+      var s0 = araw.loadUnaligned(fromByteOffset: c * 4, as: V.self)
+      var s1 = araw.loadUnaligned(fromByteOffset: (c + 8) * 4, as: V.self)
+      for x in 0..<count where wr[x] != 0 {
+        s0 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c) * 4, as: V.self)
+        s1 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c + 8) * 4, as: V.self)
+      }
+      araw.storeBytes(of: s0, toByteOffset: c * 4, as: V.self)
+      araw.storeBytes(of: s1, toByteOffset: (c + 8) * 4, as: V.self)
+      c += 16
+    }
+    while c < full {
+      var s0 = araw.loadUnaligned(fromByteOffset: c * 4, as: V.self)
+      for x in 0..<count where wr[x] != 0 { s0 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c) * 4, as: V.self) }
+      araw.storeBytes(of: s0, toByteOffset: c * 4, as: V.self)
+      c += 8
+    }
+    for cc in full..<dv {
+      var t = a[cc]
+      for x in 0..<count { t += wr[x] * values[x * dv + cc] }
+      a[cc] = t
+    }
+  }
+}
+
 // MARK: Vector helpers
 
 @inline(__always)
@@ -258,7 +337,8 @@ private func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
   var x = 0
   let raw = UnsafeRawPointer(p)
   while x + 8 <= n {
-    m = pointwiseMax(m, raw.loadUnaligned(fromByteOffset: x * 4, as: V.self))
+    let y = raw.loadUnaligned(fromByteOffset: x * 4, as: V.self)
+    m = m.replacing(with: y, where: m .< y)
     x += 8
   }
   var r = m.max()
@@ -284,13 +364,18 @@ private func expShiftedInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ shi
   return total
 }
 
-/// exp for attention weights (Cephes expf: range reduction by ln 2 and a degree-6 polynomial,
+/// exp for attention weights (Cephes expf: range reduction by ln 2 (round to nearest) and a degree-6 polynomial,
 /// within 2 ulp on [-87, 88]); exactly 0 below -87.3 (masked scores are -inf).
 @inline(__always)
 func attentionExp(_ v: SIMD8<Float>) -> SIMD8<Float> {
   typealias V = SIMD8<Float>
-  let x = pointwiseMin(pointwiseMax(v, V(repeating: -87.3)), V(repeating: 88.7))
-  let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)
+  let lo = V(repeating: -87.3), hi = V(repeating: 88.7)
+  var x = v.replacing(with: lo, where: v .< lo)
+  x = x.replacing(with: hi, where: x .> hi)
+  // Round x·log2(e) to the nearest integer by adding 1.5·2^23: the sum's low mantissa bits are
+  // then that integer (read below without the slow generic SIMD float-to-int conversion).
+  let shifted = x * 1.44269504088896341 + 12582912
+  let fx = shifted - 12582912
   var r = x - fx * 0.693359375
   r = r + fx * 2.12194440e-4
   let r2 = r * r
@@ -301,8 +386,8 @@ func attentionExp(_ v: SIMD8<Float>) -> SIMD8<Float> {
   y = y * r + 1.6666665459e-1
   y = y * r + 5.0000001201e-1
   y = y * r2 + r + 1
-  let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
-  let pow2 = unsafeBitCast(n &<< 23, to: V.self)  // same 32 bytes: the float 2^fx
+  let magic = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+  let pow2 = unsafeBitCast((magic &+ 127) &<< 23, to: V.self)  // same 32 bytes: the float 2^fx
   return (y * pow2).replacing(with: 0, where: v .< -87.3)
 }
 
