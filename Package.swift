@@ -28,7 +28,8 @@ let package = Package(
     .target(name: "GraphIR"),
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
-    .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
+    .target(name: "CKernels", path: "Sources/CKernels"),
+    .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat", "CKernels"]),
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
@@ -45,7 +46,7 @@ let package = Package(
     .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "GraphcTestSupport"]),
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),
-    .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "GraphcTestSupport"]),
+    .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "CKernels", "GraphcTestSupport"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(
