@@ -28,7 +28,7 @@ let package = Package(
     .target(name: "GraphIR"),
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
-    .target(name: "CKernels", path: "Sources/CKernels"),
+    .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat", "CKernels"]),
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),

@@ -44,3 +44,7 @@ func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
     if lo < hi { body(lo..<hi) }
   }
 }
+
+/// Elements below which an element-wise kernel stays on one thread: about 30 µs of work, well
+/// above the cost of waking a worker.
+let elementwiseGrain = 1 << 15

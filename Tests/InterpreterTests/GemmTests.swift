@@ -22,11 +22,13 @@ struct GemmTests {
     return out
   }
 
-  /// Shapes around the C GEMM's blocking: edge tiles, several K blocks (KC 256), more rows than
-  /// one A block (MC 144), more columns than one B block (NC 4080), and the skinny path that
-  /// reads B in place (m <= 24), each with one and two threads and with both micro-kernels.
+  /// Shapes around the C GEMM's paths: edge tiles, several K blocks (KC 256), more rows than
+  /// one A block (MC 144), more columns than one B block (NC 4080), the vector-matrix loops
+  /// (m <= 4), B read in place (m <= 24) and A read in place (n <= 128), each with one and two
+  /// threads and with both the AVX2 and the portable code.
   @Test(arguments: [(1, 1, 1), (7, 9, 5), (6, 8, 256), (13, 17, 300), (97, 33, 70), (130, 2100, 3), (5, 3, 0),
-                    (20, 40, 300), (24, 33, 513), (150, 70, 260), (300, 20, 64), (2, 4097, 3)],
+                    (20, 40, 300), (24, 33, 513), (150, 70, 260), (300, 20, 64), (2, 4097, 3), (3, 50, 37), (4, 19, 70),
+                    (40, 130, 20)],
         [(threads: 1, portable: false), (threads: 2, portable: false), (threads: 1, portable: true), (threads: 2, portable: true)])
   func sgemmMatchesReference(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) {
     graphc_sgemm_force_portable(config.portable ? 1 : 0)

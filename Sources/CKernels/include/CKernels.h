@@ -26,6 +26,14 @@ int graphc_sgemm_isa(void);
 /// cover both paths on an AVX2 machine. Not thread-safe with concurrent GEMMs.
 void graphc_sgemm_force_portable(int on);
 
+/// y[i] = exp(x[i]) and y[i] = erf(x[i]) for n floats, vectorized where the CPU allows (x and
+/// y may be the same array). exp is within about 1 ulp; erf within 5e-7 absolute.
+void graphc_vexp_f32(const float *x, float *y, long n);
+void graphc_verf_f32(const float *x, float *y, long n);
+
+/// 1 when the CPU has AVX2 and FMA (checked once).
+int graphc_cpu_has_avx2_fma(void);
+
 /// Register tile of the micro-kernel and cache blocking, for callers that split work.
 enum { GRAPHC_SGEMM_MR = 6, GRAPHC_SGEMM_NR = 16 };
 
