@@ -41,8 +41,10 @@ public final class Model {
     let inferAtRunTime: Bool
   }
 
-  public convenience init(path: String) throws {
-    try self.init(packed: PackedModel(path: path))
+  /// Maps and loads a `.gcb`. `verifyWeightChecksum: false` skips the CRC of the weights
+  /// section (see `PackedModel(path:verifyChecksums:verifyWeightChecksum:)`).
+  public convenience init(path: String, verifyWeightChecksum: Bool = true) throws {
+    try self.init(packed: PackedModel(path: path, verifyWeightChecksum: verifyWeightChecksum))
   }
 
   public init(packed: PackedModel, ops: OpRegistry = .shared, kernels: KernelRegistry = .shared) throws {
@@ -63,6 +65,10 @@ public final class Model {
     }
     self.template = template
 
+    for a in packed.aliases where kernels.aliasing(for: packed.nodes[a.node].op) != a.kind {
+      let node = packed.nodes[a.node]
+      throw GraphError("the plan shares the result's bytes with an operand (\(a.kind)), which this op's kernel does not allow", node: node.name, op: node.op)
+    }
     var steps: [Step] = []
     for node in packed.nodes {
       steps.append(try Self.prepare(node, packed: packed, ops: ops, kernels: kernels))
