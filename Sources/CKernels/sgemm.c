@@ -184,6 +184,42 @@ static void pack_a(int transA, const float *a, long lda, long row, long col, lon
   }
 }
 
+#if GRAPHC_X86
+/// Transposes eight 8-float rows in place: r[i][j] becomes r[j][i].
+__attribute__((target("avx2,fma")))
+static inline void transpose8(__m256 *r) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/// One full NR-wide panel of a transposed B: rows j..j+15 of `b` (k-contiguous) become kc
+/// rows of 16 floats, eight k at a time through two 8 x 8 transposes.
+__attribute__((target("avx2,fma")))
+static void pack_b_panel_trans_avx2(const float *b, long ldb, long kc, float *dst) {
+  long p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int half = 0; half < 2; half++) {
+      __m256 r[8];
+      for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(b + (half * 8 + q) * ldb + p);
+      transpose8(r);
+      for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * NR + half * 8, r[q]);
+    }
+  }
+  for (; p < kc; p++)
+    for (int jj = 0; jj < NR; jj++) dst[p * NR + jj] = b[jj * ldb + p];
+}
+#endif
+
 /// Packs op(B)[row..<row+kc, col..<col+nc] into NR-wide panels (kc x NR each), zero-filling
 /// columns past the end.
 static void pack_b(int transB, const float *b, long ldb, long row, long col, long kc, long nc, float *dst) {
@@ -203,8 +239,18 @@ static void pack_b(int transB, const float *b, long ldb, long row, long col, lon
     }
     return;
   }
+#if GRAPHC_X86
+  int avx2 = graphc_sgemm_isa() == 2;
+#endif
   for (long j0 = 0; j0 < nc; j0 += NR) {
     long w = min_l(NR, nc - j0);
+#if GRAPHC_X86
+    if (avx2 && w == NR) {
+      pack_b_panel_trans_avx2(b + (col + j0) * ldb + row, ldb, kc, dst);
+      dst += kc * NR;
+      continue;
+    }
+#endif
     if (w < NR) memset(dst, 0, (size_t)(kc * NR) * sizeof(float));
     for (long jj = 0; jj < w; jj++) {
       const float *s = b + (col + j0 + jj) * ldb + row;
