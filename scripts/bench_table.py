@@ -48,7 +48,7 @@ def main():
     results, command = sys.argv[1], sys.argv[2]
 
     header = ["model", "threads", "graphc ms", "ort ms", "graphc/ort",
-              "graphc load ms", "ort load ms", "graphc peak RSS MB", "rounds"]
+              "graphc load ms", "ort load ms", "graphc peak RSS MB", "ort peak RSS MB", "rounds"]
     rows = []
     for model in sorted(os.listdir(results)):
         thread_dirs = [d for d in os.listdir(os.path.join(results, model)) if re.fullmatch(r"t\d+", d)]
@@ -57,11 +57,12 @@ def main():
             graphc, ort = load_rounds(folder, "graphc"), load_rounds(folder, "ort")
             g_ms, o_ms = median_of(graphc, "median_ms"), median_of(ort, "median_ms")
             ratio = g_ms / o_ms if g_ms is not None and o_ms else None
-            rss = median_of(graphc, "peak_rss_bytes")
+            rss, ort_rss = median_of(graphc, "peak_rss_bytes"), median_of(ort, "peak_rss_bytes")
             rows.append([
                 model, tdir[1:], fmt(g_ms, ".4f"), fmt(o_ms, ".4f"), fmt(ratio, ".2f"),
                 fmt(median_of(graphc, "load_ms"), ".2f"), fmt(median_of(ort, "load_ms"), ".2f"),
-                fmt(None if rss is None else rss / 2**20, ".1f"), str(min(len(graphc), len(ort))),
+                fmt(None if rss is None else rss / 2**20, ".1f"),
+                fmt(None if ort_rss is None else ort_rss / 2**20, ".1f"), str(min(len(graphc), len(ort))),
             ])
 
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
@@ -73,7 +74,7 @@ def main():
         print(line(row))
     print()
     print("graphc/ort > 1 means graphc is slower. Times are medians over rounds of each round's "
-          "median of 20 runs.")
+          "median of BENCH_RUNS runs.")
     print(f"command: {command}")
 
 

@@ -8,7 +8,7 @@ are replaced by `_`), creates a CPU InferenceSession (intra-op threads N, inter-
 sequential execution, default optimization level ORT_ENABLE_ALL), runs W untimed warm-up runs
 and R timed runs, and prints one JSON object on stdout:
 
-    {"median_ms", "min_ms", "max_ms", "runs", "threads", "load_ms"}
+    {"median_ms", "min_ms", "max_ms", "runs", "threads", "load_ms", "peak_rss_bytes"}
 
 `load_ms` is the session creation time (reading and optimizing the model included).
 """
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -76,6 +77,8 @@ def main():
         "runs": args.runs,
         "threads": args.threads,
         "load_ms": load_ns / 1e6,
+        # The whole process, Python included, as graphc bench reports its whole process.
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     print(json.dumps(result))
 

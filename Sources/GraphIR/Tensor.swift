@@ -10,6 +10,16 @@ public final class TensorStorage: @unchecked Sendable {
   private let owner: AnyObject?
   private let ownsMemory: Bool
 
+  /// Allocates `byteCount` bytes, 64-byte aligned, holding a copy of `source` (no zeroing
+  /// pass first: copies of large outputs are on the interpreter's hot path).
+  public init(copying source: UnsafeRawPointer, byteCount: Int) {
+    base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    base.copyMemory(from: source, byteCount: byteCount)
+    self.byteCount = byteCount
+    owner = nil
+    ownsMemory = true
+  }
+
   /// Allocates `byteCount` zeroed bytes, 64-byte aligned.
   public init(byteCount: Int) {
     let n = max(byteCount, 1)
@@ -92,9 +102,7 @@ public struct Tensor: @unchecked Sendable {
 
   /// A deep copy in fresh storage.
   public func copy() -> Tensor {
-    let t = Tensor(zeros: dtype, shape: shape)
-    t.rawPointer.copyMemory(from: rawPointer, byteCount: byteCount)
-    return t
+    Tensor(dtype: dtype, shape: shape, storage: TensorStorage(copying: UnsafeRawPointer(rawPointer), byteCount: byteCount))
   }
 
   /// Element `i` widened to Double (integers and bools exactly up to 2^53), for folding and

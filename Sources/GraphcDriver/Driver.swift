@@ -2,6 +2,7 @@
 
 import Foundation
 import GraphIR
+import Interpreter
 import ONNXImport
 import PassKit
 import PackedFormat
@@ -82,7 +83,7 @@ public func optimize(
   metadata["producer"] = "graphc \(graphcVersion)"
   metadata["pipeline"] = pipeline.description
   metadata["pass-statistics"] = statisticsJSON(reports)
-  let packed = try writeGCB(graph: graph, metadata: metadata)
+  let packed = try writeGCB(graph: graph, metadata: metadata, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
   return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: reports,
                         opsBefore: before, opsAfter: opHistogram(graph), packed: packed)
 }

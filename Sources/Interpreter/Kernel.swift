@@ -1,6 +1,7 @@
 // Kernel.swift - The kernel interface and registry, and one-off evaluation of a single op.
 
 import GraphIR
+import PackedFormat
 
 /// What a kernel's `prepare` sees: the node's attributes and its operand and result types as
 /// known at load time (dims may be unknown when shapes depend on run-time values).
@@ -42,12 +43,24 @@ public struct Kernel {
 public final class KernelRegistry: @unchecked Sendable {
   public static let shared = KernelRegistry()
   private var kernels: [String: Kernel] = [:]
+  private var aliasKinds: [String: ArenaAlias] = [:]
   private let lock = NSLock()
 
   private init() {
     for table in [elementwiseKernels, tensorKernels, nnKernels] {
       for (name, k) in table { kernels[name] = k }
     }
+    for op in inPlaceOps { aliasKinds[op] = .inPlace }
+    for op in viewOps { aliasKinds[op] = .view }
+  }
+
+  /// How the op's kernel may share arena bytes between its result and an operand: `.inPlace`
+  /// (element-wise: reads element i before writing element i) or `.view` (copies nothing when
+  /// the result already is the operand's bytes); nil when it needs its own buffer. The
+  /// compiler plans aliases with this, and loading checks every planned alias against it.
+  public func aliasing(for op: String) -> ArenaAlias? {
+    lock.lock(); defer { lock.unlock() }
+    return aliasKinds[op]
   }
 
   /// Adds a kernel for a custom op; a name can be registered only once.

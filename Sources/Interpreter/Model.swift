@@ -17,6 +17,13 @@ public final class Model {
   /// Bytes of the arena allocated at load.
   public var arenaSize: Int { arena.byteCount }
   public var metadata: [String: String] { packed.metadata }
+  /// Threads the kernels of this model's runs may use; nil (the default) uses
+  /// `InterpreterThreads.count`. `run(_:threads:)` overrides it for one run.
+  public var threads: Int? {
+    get { lock.lock(); defer { lock.unlock() }; return defaultThreads }
+    set { lock.lock(); defer { lock.unlock() }; defaultThreads = newValue }
+  }
+  private var defaultThreads: Int?
 
   private let steps: [Step]
   private let arena: TensorStorage
@@ -34,8 +41,10 @@ public final class Model {
     let inferAtRunTime: Bool
   }
 
-  public convenience init(path: String) throws {
-    try self.init(packed: PackedModel(path: path))
+  /// Maps and loads a `.gcb`. `verifyWeightChecksum: false` skips the CRC of the weights
+  /// section (see `PackedModel(path:verifyChecksums:verifyWeightChecksum:)`).
+  public convenience init(path: String, verifyWeightChecksum: Bool = true) throws {
+    try self.init(packed: PackedModel(path: path, verifyWeightChecksum: verifyWeightChecksum))
   }
 
   public init(packed: PackedModel, ops: OpRegistry = .shared, kernels: KernelRegistry = .shared) throws {
@@ -56,6 +65,10 @@ public final class Model {
     }
     self.template = template
 
+    for a in packed.aliases where kernels.aliasing(for: packed.nodes[a.node].op) != a.kind {
+      let node = packed.nodes[a.node]
+      throw GraphError("the plan shares the result's bytes with an operand (\(a.kind)), which this op's kernel does not allow", node: node.name, op: node.op)
+    }
     var steps: [Step] = []
     for node in packed.nodes {
       steps.append(try Self.prepare(node, packed: packed, ops: ops, kernels: kernels))
@@ -99,9 +112,15 @@ public final class Model {
 
   /// Runs the model. Every model input must be given with its dtype (float16 is accepted for a
   /// float32 input and converted) and a shape matching its declared dims. Returns fresh copies
-  /// of the outputs, which stay valid across later runs.
-  public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+  /// of the outputs, which stay valid across later runs. `threads` bounds the threads the
+  /// kernels use for this run (default: `self.threads`, else `InterpreterThreads.count`).
+  public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
+    if let threads, threads < 1 { throw GraphError("threads must be at least 1, got \(threads)") }
     lock.lock(); defer { lock.unlock() }
+    return try InterpreterThreads.with(threads ?? defaultThreads) { try runLocked(feeds) }
+  }
+
+  private func runLocked(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
     var values = template
     for name in feeds.keys where !packed.inputs.contains(where: { $0.name == name }) {
       throw GraphError("unknown input '\(name)' (the model's inputs are \(inputNameList))")

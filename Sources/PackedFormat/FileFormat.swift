@@ -10,7 +10,8 @@ public enum GCB {
   public static let magic: [UInt8] = [0x89, 0x47, 0x43, 0x42, 0x0D, 0x0A, 0x1A, 0x0A]
   /// Readers reject a different major version and accept any minor version.
   public static let majorVersion: UInt16 = 1
-  public static let minorVersion: UInt16 = 0
+  /// 1 added the optional arena-aliases section (in-place and view results).
+  public static let minorVersion: UInt16 = 1
   public static let headerSize = 40
   public static let sectionEntrySize = 32
   /// Weights (and the weights section) are aligned to this many bytes from the file start.
@@ -34,8 +35,11 @@ public enum GCB {
 /// kinds and reject unknown required ones.
 public enum SectionKind: UInt32, CaseIterable, Sendable {
   case strings = 1, tensors = 2, nodes = 3, weights = 4, memoryPlan = 5, graphIO = 6, metadata = 7
+  /// Optional (since 1.1): node results that share their operand's arena bytes.
+  case arenaAliases = 0x8000_0001
 
   public static let optionalBit: UInt32 = 0x8000_0000
+  public var isRequired: Bool { rawValue & Self.optionalBit == 0 }
 
   public var name: String {
     switch self {
@@ -46,6 +50,7 @@ public enum SectionKind: UInt32, CaseIterable, Sendable {
     case .memoryPlan: "memory plan"
     case .graphIO: "graph io"
     case .metadata: "metadata"
+    case .arenaAliases: "arena aliases"
     }
   }
 }
@@ -74,6 +79,18 @@ public enum TensorKind: UInt8, Sendable, CustomStringConvertible {
   }
   var hasWeights: Bool { self == .constant || self == .attribute }
   var isNodeResult: Bool { self == .intermediate || self == .output }
+}
+
+/// How a node result shares the arena bytes of one of its operands (the arena-aliases section).
+public enum ArenaAlias: UInt8, Sendable, CustomStringConvertible {
+  /// The kernel writes its result over an operand that is dead after this node (element-wise
+  /// ops: element i is read before element i is written).
+  case inPlace = 1
+  /// The result is the operand's bytes unchanged (Reshape, Flatten, Squeeze, Unsqueeze,
+  /// Identity): the kernel copies nothing.
+  case view = 2
+
+  public var description: String { self == .inPlace ? "in-place" : "view" }
 }
 
 /// Attribute payload kinds in the nodes section.

@@ -1,4 +1,6 @@
-// MemoryPlanner.swift - Compile-time arena planning: tensor lifetimes and greedy offset assignment.
+// MemoryPlanner.swift - Compile-time arena planning: tensor lifetimes, aliases and greedy offset assignment.
+
+import GraphIR
 
 /// One buffer to place: its size in bytes and the schedule steps (inclusive) during which its
 /// bytes must stay intact. Buffers whose step ranges intersect must not share memory.
@@ -142,4 +144,79 @@ func firstConflict(offsets: [Int], buffers: [BufferLifetime]) -> (Int, Int)? {
     live.insert(i, at: p)
   }
   return nil
+}
+
+/// A node result that shares the arena bytes of one of that node's operands.
+public struct AliasInfo: Hashable, Sendable {
+  /// The schedule step (node index) that produces `result`.
+  public var node: Int
+  public var result: Int
+  public var operand: Int
+  public var kind: ArenaAlias
+
+  public init(node: Int, result: Int, operand: Int, kind: ArenaAlias) {
+    self.node = node
+    self.result = result
+    self.operand = operand
+    self.kind = kind
+  }
+}
+
+/// Tensors that share arena bytes through aliases, as union-find sets with their combined
+/// lifetime: a group is one buffer, live from its first member's first use to the last use of
+/// any member.
+struct AliasGroups {
+  private var parent: [Int]
+  private(set) var first: [Int]
+  private(set) var last: [Int]
+
+  /// `life[i]` is tensor i's lifetime, or nil for tensors that are not planned.
+  init(life: [(first: Int, last: Int)?]) {
+    parent = Array(life.indices)
+    first = life.map { $0?.first ?? 0 }
+    last = life.map { $0?.last ?? 0 }
+  }
+
+  mutating func root(_ i: Int) -> Int {
+    var r = i
+    while parent[r] != r { r = parent[r] }
+    var j = i
+    while parent[j] != r { (j, parent[j]) = (parent[j], r) }
+    return r
+  }
+
+  /// Puts `member`'s group into `owner`'s group (owner's root stays the root).
+  mutating func merge(_ member: Int, into owner: Int) {
+    let a = root(owner), b = root(member)
+    guard a != b else { return }
+    parent[b] = a
+    first[a] = min(first[a], first[b])
+    last[a] = max(last[a], last[b])
+  }
+}
+
+/// Chooses the aliases of a schedule: for each single-result node whose op allows it
+/// (`aliasing(op)`), the result joins an operand's group when both are planned with the same
+/// dtype and byte size; a view aliases operand 0, an in-place op the first operand whose whole
+/// group is dead after this node (so no later reader sees the overwrite). `sizes[i]` is the
+/// planned byte size of tensor i (nil when unplanned); `dtypes` the element types.
+func chooseAliases(
+  steps: [ScheduleStep], ops: [String], sizes: [Int?], dtypes: [DType],
+  life: [(first: Int, last: Int)?], aliasing: (String) -> ArenaAlias?
+) -> (aliases: [AliasInfo], groups: AliasGroups) {
+  var groups = AliasGroups(life: life)
+  var aliases: [AliasInfo] = []
+  for (k, step) in steps.enumerated() {
+    guard step.results.count == 1, let kind = aliasing(ops[k]) else { continue }
+    let r = step.results[0]
+    guard let size = sizes[r] else { continue }
+    let candidates = kind == .view ? Array(step.operands.prefix(1)) : step.operands
+    for case let o? in candidates where sizes[o] == size && dtypes[o] == dtypes[r] {
+      if kind == .inPlace && groups.last[groups.root(o)] != k { continue }
+      groups.merge(r, into: o)
+      aliases.append(AliasInfo(node: k, result: r, operand: o, kind: kind))
+      break
+    }
+  }
+  return (aliases, groups)
 }

@@ -46,24 +46,31 @@ public final class PackedModel {
   /// Bytes of the arena the planned tensors live in, and the alignment of their offsets.
   public let arenaSize: Int
   public let arenaAlignment: Int
+  /// Node results that share an operand's arena bytes (from the optional arena-aliases
+  /// section), sorted by result. The interpreter checks that each node's kernel allows its kind.
+  public let aliases: [AliasInfo]
   public let metadata: [String: String]
   /// Keeps the mapping (or in-memory copy) alive.
   private let file: FileBytes
 
-  /// Maps `path` read-only and validates it. `verifyChecksums: false` skips the CRC of the
-  /// sections (structure is still fully validated), which avoids touching every weight page.
-  public convenience init(path: String, verifyChecksums: Bool = true) throws {
+  /// Maps `path` read-only and validates it. `verifyChecksums: false` skips the CRC of every
+  /// section; `verifyWeightChecksum: false` skips only the weights section's CRC, which is most
+  /// of the load time of a large model (it reads every weight page). Structure is always fully
+  /// validated, so a damaged file can give wrong numbers but never a crash.
+  public convenience init(path: String, verifyChecksums: Bool = true, verifyWeightChecksum: Bool = true) throws {
     let name = path.split(separator: "/").last.map(String.init) ?? path
-    try self.init(file: try FileBytes(mapping: path, displayName: name), name: name, verifyChecksums: verifyChecksums)
+    try self.init(file: try FileBytes(mapping: path, displayName: name), name: name,
+                  verifyChecksums: verifyChecksums, verifyWeightChecksum: verifyWeightChecksum)
   }
 
   /// Validates an in-memory file (copied into 64-byte aligned storage).
   public convenience init(bytes: [UInt8], name: String = "<memory>") throws {
-    try self.init(file: FileBytes(copying: bytes), name: name, verifyChecksums: true)
+    try self.init(file: FileBytes(copying: bytes), name: name, verifyChecksums: true, verifyWeightChecksum: true)
   }
 
-  private init(file: FileBytes, name: String, verifyChecksums: Bool) throws {
+  private init(file: FileBytes, name: String, verifyChecksums: Bool, verifyWeightChecksum: Bool) throws {
     var p = Parser(file: file, name: name)
+    p.verifyWeightChecksum = verifyWeightChecksum
     try p.parse(verifyChecksums: verifyChecksums)
     self.file = file
     fileName = name
@@ -74,6 +81,7 @@ public final class PackedModel {
     outputs = p.outputs
     arenaSize = p.arenaSize
     arenaAlignment = p.arenaAlignment
+    aliases = p.aliases
     metadata = p.metadata
   }
 }
@@ -145,6 +153,8 @@ private struct Parser {
   var plannedCount = 0
   var planOffset = 0
   var metadata: [String: String] = [:]
+  var aliases: [AliasInfo] = []
+  var verifyWeightChecksum = true
 
   init(file: FileBytes, name: String) {
     self.file = file
@@ -169,6 +179,7 @@ private struct Parser {
     try parseNodes()
     try parseIO()
     try parseMetadata()
+    try parseAliases()
     try checkSchedule()
   }
 
@@ -223,7 +234,7 @@ private struct Parser {
       guard sections[kind] == nil else { throw error(nil, at, "duplicate \(kind.name) section") }
       let align = kind == .weights ? GCB.weightAlignment : GCB.sectionAlignment
       guard o % align == 0 else { throw error(kind, o, "section offset is not \(align)-byte aligned") }
-      if verifyChecksums {
+      if verifyChecksums && (verifyWeightChecksum || kind != .weights) {
         let c = crc32(UnsafeRawBufferPointer(rebasing: data[o..<(o + l)]))
         guard c == sectionCRC else {
           throw error(kind, o, "checksum mismatch (stored 0x\(String(sectionCRC, radix: 16)), computed 0x\(String(c, radix: 16)))")
@@ -231,7 +242,7 @@ private struct Parser {
       }
       sections[kind] = (o, l)
     }
-    for kind in SectionKind.allCases where sections[kind] == nil { throw error(nil, GCB.headerSize, "missing \(kind.name) section") }
+    for kind in SectionKind.allCases where kind.isRequired && sections[kind] == nil { throw error(nil, GCB.headerSize, "missing \(kind.name) section") }
 
     // Sections must not overlap, and every byte between them must be zero padding, so that
     // no byte of the file escapes validation.
@@ -496,6 +507,37 @@ private struct Parser {
     guard r.atEnd else { throw r.error("\(r.remaining) unexpected bytes after the last entry") }
   }
 
+  /// Each record names a planned single result of some node and one of that node's planned
+  /// operands with the same dtype, byte size and arena offset; a result aliases at most once.
+  mutating func parseAliases() throws {
+    guard sections[.arenaAliases] != nil else { return }
+    var r = reader(.arenaAliases)
+    let n = try recordCount(&r, "alias count", minSize: 12)
+    try r.reserved(4)
+    var producer = [Int?](repeating: nil, count: tensors.count)
+    for (k, node) in nodes.enumerated() { for t in node.results { producer[t] = k } }
+    var seen = Set<Int>()
+    for _ in 0..<n {
+      let at = r.position
+      let result = Int(try r.u32("alias result")), operand = Int(try r.u32("alias operand"))
+      let rawKind = try r.u8("alias kind")
+      try r.reserved(3)
+      guard result < tensors.count, operand < tensors.count else { throw r.error("alias tensor index out of range (\(tensors.count) tensors)", at: at) }
+      guard let kind = ArenaAlias(rawValue: rawKind) else { throw r.error("unknown alias kind \(rawKind)", at: at + 8) }
+      guard let k = producer[result], nodes[k].results.count == 1, nodes[k].operands.contains(operand) else {
+        throw r.error("tensor \(result) is not the single result of a node that has tensor \(operand) as an operand", at: at)
+      }
+      let (x, y) = (tensors[result], tensors[operand])
+      guard let xo = x.arenaOffset, let yo = y.arenaOffset, xo == yo, x.type.dtype == y.type.dtype,
+            let xs = x.type.staticShape, let ys = y.type.staticShape, checkedElementCount(xs) == checkedElementCount(ys) else {
+        throw r.error("tensors \(result) and \(operand) are not planned at the same offset with the same type and size", at: at)
+      }
+      guard seen.insert(result).inserted else { throw r.error("tensor \(result) has two aliases", at: at) }
+      aliases.append(AliasInfo(node: k, result: result, operand: operand, kind: kind))
+    }
+    guard r.atEnd else { throw r.error("\(r.remaining) unexpected bytes after the last alias") }
+  }
+
   // MARK: Cross-section rules
 
   /// Operands are defined before use, each node result is produced exactly once, and planned
@@ -525,15 +567,40 @@ private struct Parser {
       throw error(.tensors, tensorOffsets[i], "tensor \(i) ('\(t.name)') is a node result but no node produces it")
     }
     let steps = nodes.map { ScheduleStep(operands: $0.operands, results: $0.results) }
-    let life = resultLifetimes(tensorCount: tensors.count, steps: steps, outputs: outputs.map(\.tensor))
+    var life = resultLifetimes(tensorCount: tensors.count, steps: steps, outputs: outputs.map(\.tensor))
+    for (i, t) in tensors.enumerated() where t.arenaOffset == nil { life[i] = nil }
+    // Aliased tensors form groups that are one buffer each; an in-place write must come after
+    // every earlier member's last use.
+    var groups = AliasGroups(life: life)
+    for a in aliases { groups.merge(a.result, into: a.operand) }
+    // Per group, members by first use with the running maximum of their last uses, so each
+    // in-place check is a binary search (no quadratic walk on a hostile file).
+    var members: [Int: [(first: Int, maxLast: Int)]] = [:]
+    for i in tensors.indices {
+      guard let l = life[i] else { continue }
+      members[groups.root(i), default: []].append((l.first, l.last))
+    }
+    for key in Array(members.keys) {
+      var list = members[key]!.sorted { $0.first < $1.first }  // safe: key comes from the dictionary
+      for j in list.indices.dropFirst() { list[j].maxLast = max(list[j].maxLast, list[j - 1].maxLast) }
+      members[key] = list
+    }
+    for a in aliases where a.kind == .inPlace {
+      let list = members[groups.root(a.result)] ?? []
+      var lo = 0, hi = list.count
+      while lo < hi { let mid = (lo + hi) / 2; if list[mid].first < a.node { lo = mid + 1 } else { hi = mid } }
+      guard lo == 0 || list[lo - 1].maxLast <= a.node else {
+        throw error(.arenaAliases, nil, "tensor \(a.result) ('\(tensors[a.result].name)') is written in place over tensor \(a.operand), whose bytes are still used after node \(a.node)")
+      }
+    }
     var planned: [Int] = []
     var buffers: [BufferLifetime] = []
     var offsets: [Int] = []
     for (i, t) in tensors.enumerated() {
-      guard let off = t.arenaOffset, let l = life[i], let shape = t.type.staticShape, let n = checkedElementCount(shape) else { continue }
+      guard let off = t.arenaOffset, life[i] != nil, groups.root(i) == i, let shape = t.type.staticShape, let n = checkedElementCount(shape) else { continue }
       planned.append(i)
       offsets.append(off)
-      buffers.append(BufferLifetime(size: n * t.type.dtype.byteSize, firstUse: l.first, lastUse: l.last))
+      buffers.append(BufferLifetime(size: n * t.type.dtype.byteSize, firstUse: groups.first[i], lastUse: groups.last[i]))
     }
     if let (a, b) = firstConflict(offsets: offsets, buffers: buffers) {
       let (x, y) = (planned[a], planned[b])

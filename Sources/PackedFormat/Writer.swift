@@ -12,10 +12,14 @@ import Darwin
 /// schedule order; constants' bytes go to the weights section and intermediates get arena
 /// offsets from `planMemory`. `metadata` is merged over `graph.metadata`. The output is
 /// deterministic: the same graph and metadata give the same bytes.
-public func writeGCB(graph: Graph, metadata: [String: String]) throws -> [UInt8] {
+///
+/// `aliasing` tells which ops may write their result over an operand (in place) or reuse its
+/// bytes unchanged (view); the interpreter's `KernelRegistry.aliasing(for:)` is the usual
+/// source. The default plans every result in its own bytes.
+public func writeGCB(graph: Graph, metadata: [String: String], aliasing: (String) -> ArenaAlias? = { _ in nil }) throws -> [UInt8] {
   let table = try TensorTable(graph)
   var strings = StringTable()
-  let plan = try table.plan()
+  let plan = try table.plan(aliasing: aliasing)
 
   var weights = ByteWriter()
   var tensors = ByteWriter()
@@ -93,6 +97,16 @@ public func writeGCB(graph: Graph, metadata: [String: String]) throws -> [UInt8]
   planSection.u32(UInt32(plan.arena.alignment))
   planSection.u32(UInt32(plan.offsets.compactMap { $0 }.count))
 
+  var aliasSection = ByteWriter()
+  aliasSection.u32(UInt32(plan.aliases.count))
+  aliasSection.u32(0)
+  for a in plan.aliases {
+    aliasSection.u32(UInt32(a.result))
+    aliasSection.u32(UInt32(a.operand))
+    aliasSection.u8(a.kind.rawValue)
+    aliasSection.u8(0); aliasSection.u8(0); aliasSection.u8(0)
+  }
+
   var meta = ByteWriter()
   let merged = graph.metadata.merging(metadata) { _, new in new }
   meta.u32(UInt32(merged.count))
@@ -115,7 +129,7 @@ public func writeGCB(graph: Graph, metadata: [String: String]) throws -> [UInt8]
     (.strings, stringSection.bytes), (.tensors, tensors.bytes), (.nodes, nodes.bytes),
     (.graphIO, io.bytes), (.memoryPlan, planSection.bytes), (.metadata, meta.bytes),
     (.weights, weights.bytes),
-  ])
+  ] + (plan.aliases.isEmpty ? [] : [(.arenaAliases, aliasSection.bytes)]))
 }
 
 /// Lays out header, section table and sections, then fills in the checksums.
@@ -173,6 +187,7 @@ private struct TensorTable {
   var entries: [Entry] = []
   var index: [ObjectIdentifier: Int] = [:]
   var steps: [ScheduleStep] = []
+  var ops: [String] = []
   var outputIndices: [Int] = []
   /// Per node, the tensor indices of its tensor attributes in sorted-name order.
   var attributeTensors: [[Int]] = []
@@ -206,6 +221,7 @@ private struct TensorTable {
         try add(r, graph.isOutput(r) ? .output : .intermediate)
       }
       steps.append(step)
+      ops.append(n.op)
     }
     var outputNames = Set<String>()
     for (name, v) in graph.outputs {
@@ -225,23 +241,32 @@ private struct TensorTable {
     }
   }
 
-  /// Arena offsets for node results with static shapes; nil for the rest (dynamic).
-  func plan() throws -> (arena: MemoryPlan, offsets: [Int?]) {
-    let life = resultLifetimes(tensorCount: entries.count, steps: steps, outputs: outputIndices)
-    var planned: [Int] = []
-    var buffers: [BufferLifetime] = []
+  /// Arena offsets for node results with static shapes (nil for the rest, which are dynamic),
+  /// and the aliases chosen with `aliasing`: each alias group is one buffer of the plan.
+  func plan(aliasing: (String) -> ArenaAlias?) throws -> (arena: MemoryPlan, offsets: [Int?], aliases: [AliasInfo]) {
+    var life = resultLifetimes(tensorCount: entries.count, steps: steps, outputs: outputIndices)
+    var sizes = [Int?](repeating: nil, count: entries.count)
     for (i, e) in entries.enumerated() {
-      guard e.kind.isNodeResult, let l = life[i], let shape = e.type.staticShape else { continue }
+      guard e.kind.isNodeResult, life[i] != nil, let shape = e.type.staticShape else { life[i] = nil; continue }
       guard let n = checkedElementCount(shape), n <= GCB.maxTensorElements else {
         throw GraphError("value '\(e.name)' of shape \(shape) is too large to plan")
       }
-      planned.append(i)
-      buffers.append(BufferLifetime(size: n * e.type.dtype.byteSize, firstUse: l.first, lastUse: l.last))
+      sizes[i] = n * e.type.dtype.byteSize
+    }
+    var (aliases, groups) = chooseAliases(steps: steps, ops: ops, sizes: sizes, dtypes: entries.map(\.type.dtype), life: life, aliasing: aliasing)
+    var roots: [Int] = []
+    var buffers: [BufferLifetime] = []
+    for i in entries.indices where sizes[i] != nil && groups.root(i) == i {
+      roots.append(i)
+      buffers.append(BufferLifetime(size: sizes[i]!, firstUse: groups.first[i], lastUse: groups.last[i]))  // safe: checked non-nil
     }
     let arena = planMemory(buffers)
+    var rootOffset = [Int: Int]()
+    for (k, i) in roots.enumerated() { rootOffset[i] = arena.offsets[k] }
     var offsets = [Int?](repeating: nil, count: entries.count)
-    for (k, i) in planned.enumerated() { offsets[i] = arena.offsets[k] }
-    return (arena, offsets)
+    for i in entries.indices where sizes[i] != nil { offsets[i] = rootOffset[groups.root(i)] }
+    aliases.sort { $0.result < $1.result }
+    return (arena, offsets, aliases)
   }
 }
 

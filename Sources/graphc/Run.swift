@@ -22,6 +22,9 @@ struct ModelInputOptions: ParsableArguments {
   @Option(help: "Threads the kernels may use (default: all cores).")
   var threads: Int = InterpreterThreads.count
 
+  @Flag(help: "Skip the CRC-32 of the weights section at load (structure is still validated).")
+  var skipWeightChecksum = false
+
   func validate() throws {
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
   }
@@ -37,7 +40,7 @@ struct ModelInputOptions: ParsableArguments {
       let result = try GraphcDriver.optimize(modelPath: model, options: options)
       return try Model(bytes: result.packed, name: model)
     }
-    return try Model(path: model)
+    return try Model(path: model, verifyWeightChecksum: !skipWeightChecksum)
   }
 }
 
@@ -127,11 +130,16 @@ struct Bench: ParsableCommand {
       times.sort()
       let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
       let rss = peakRSSBytes()
+      // What the node results would take without a plan, for comparison with the arena.
+      let intermediates = model.packed.tensors.reduce(0) { sum, t in
+        guard t.kind == .intermediate || t.kind == .output, let shape = t.type.staticShape else { return sum }
+        return sum + shape.reduce(1, *) * t.type.dtype.byteSize
+      }
       if json {
-        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(source.threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss)}")
+        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(source.threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss),\"arena_bytes\":\(model.arenaSize),\"intermediate_bytes\":\(intermediates)}")
       } else {
         print("\(source.model): median \(String(format: "%.3f", median)) ms  (min \(String(format: "%.3f", times[0])), max \(String(format: "%.3f", times[times.count - 1])), \(runs) runs, \(source.threads) threads)")
-        print("load \(String(format: "%.2f", loadMs)) ms, peak RSS \(formatBytes(rss))")
+        print("load \(String(format: "%.2f", loadMs)) ms, peak RSS \(formatBytes(rss)), arena \(formatBytes(model.arenaSize)) for \(formatBytes(intermediates)) of node results")
       }
     }
   }

@@ -1,5 +1,6 @@
 // GemmTests.swift - The shared sgemm against a naive reference, MatMul broadcasting, Gemm.
 
+import CKernels
 import GraphIR
 @testable import Interpreter
 import Testing
@@ -21,8 +22,21 @@ struct GemmTests {
     return out
   }
 
-  @Test(arguments: [(1, 1, 1), (7, 9, 5), (6, 8, 256), (13, 17, 300), (97, 33, 70), (130, 2100, 3), (5, 3, 0)])
-  func sgemmMatchesReference(size: (Int, Int, Int)) {
+  /// Shapes around the C GEMM's paths: edge tiles, several K blocks (KC 256), more rows than
+  /// one A block (MC 144), more columns than one B block (NC 4080), the vector-matrix loops
+  /// (m <= 4), B read in place (m <= 24) and A read in place (n <= 128), each with one and two
+  /// threads and with both the AVX2 and the portable code.
+  @Test(arguments: [(1, 1, 1), (7, 9, 5), (6, 8, 256), (13, 17, 300), (97, 33, 70), (130, 2100, 3), (5, 3, 0),
+                    (20, 40, 300), (24, 33, 513), (150, 70, 260), (300, 20, 64), (2, 4097, 3), (3, 50, 37), (4, 19, 70),
+                    (40, 130, 20)],
+        [(threads: 1, portable: false), (threads: 2, portable: false), (threads: 1, portable: true), (threads: 2, portable: true)])
+  func sgemmMatchesReference(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) {
+    graphc_sgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    InterpreterThreads.with(config.threads) { checkSgemm(size) }
+  }
+
+  func checkSgemm(_ size: (Int, Int, Int)) {
     let (m, n, k) = size
     var rng = SeededRandom(seed: UInt64(m * 1000 + n * 10 + k))
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {

@@ -49,20 +49,37 @@ struct BroadcastPlan {
     }
   }
 
-  /// Calls `body(o0, o1, o2, n, inner)` for each contiguous output row: the operands' element
-  /// offsets at the row start, the row length, and the operands' strides along the row.
-  /// Rows come in output order, so the output offset is the running sum of `n`.
+  /// Length of one contiguous output row, and how many rows there are.
+  var rowLength: Int { dims.last ?? 1 }
+  var rowCount: Int { count == 0 ? 0 : count / rowLength }
+
+  /// Calls `body(o0, o1, o2, n, inner)` for each contiguous output row in `rows` (all by
+  /// default): the operands' element offsets at the row start, the row length, and the
+  /// operands' strides along the row. Rows come in output order, so row `i` starts at output
+  /// offset `i * n`.
   @inline(__always)
-  func forEachRow(_ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ inner: (Int, Int, Int)) -> Void) {
+  func forEachRow(rows: Range<Int>? = nil, _ body: (_ o0: Int, _ o1: Int, _ o2: Int, _ n: Int, _ inner: (Int, Int, Int)) -> Void) {
     guard count > 0 else { return }
+    let rows = rows ?? 0..<rowCount
+    guard !rows.isEmpty else { return }
     guard let r = dims.indices.last else { body(0, 0, 0, 1, (0, 0, 0)); return }
     let n = dims[r]
     let inner = (strides[0][r], strides[1][r], strides[2][r])
     if r == 0 { body(0, 0, 0, n, inner); return }
+    // Start at row `rows.lowerBound`: its multi-index over the outer dims, innermost last.
     var index = [Int](repeating: 0, count: r)
     var o0 = 0, o1 = 0, o2 = 0
+    var rest = rows.lowerBound
+    for d in stride(from: r - 1, through: 0, by: -1) {
+      index[d] = rest % dims[d]
+      rest /= dims[d]
+      o0 += index[d] * strides[0][d]; o1 += index[d] * strides[1][d]; o2 += index[d] * strides[2][d]
+    }
+    var remaining = rows.count
     while true {
       body(o0, o1, o2, n, inner)
+      remaining -= 1
+      if remaining == 0 { return }
       var d = r - 1
       while d >= 0 {
         index[d] += 1
@@ -79,20 +96,38 @@ struct BroadcastPlan {
 
 /// `out = f(a, b)` with multidirectional broadcasting. `out` must already have the broadcast
 /// shape (the runtime allocates it from inference). Specialized per call site: `f` inlines.
+/// Large outputs are split across threads by rows, or within the row when there is only one.
+/// Element i of an operand with the output's shape is read before element i of `out` is
+/// written, so `out` may be such an operand (in-place plans rely on this).
 @inline(__always)
 func broadcastBinary<A, B, R>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: (A, B) -> R) throws {
   let plan = try BroadcastPlan(output: out.shape, operands: [a.shape, b.shape])
   let pa = UnsafePointer(a.pointer(as: A.self)), pb = UnsafePointer(b.pointer(as: B.self))
-  var po = out.pointer(as: R.self)
-  plan.forEachRow { oa, ob, _, n, inner in
-    let x = pa + oa, y = pb + ob
+  let po = out.pointer(as: R.self)
+  @inline(__always) func row(_ x: UnsafePointer<A>, _ y: UnsafePointer<B>, _ o: UnsafeMutablePointer<R>, _ n: Int, _ inner: (Int, Int, Int)) {
     switch (inner.0, inner.1) {
-    case (1, 1): for i in 0..<n { po[i] = f(x[i], y[i]) }
-    case (0, 1): let s = x[0]; for i in 0..<n { po[i] = f(s, y[i]) }
-    case (1, 0): let s = y[0]; for i in 0..<n { po[i] = f(x[i], s) }
-    default: let v = f(x[0], y[0]); for i in 0..<n { po[i] = v }
+    case (1, 1): for i in 0..<n { o[i] = f(x[i], y[i]) }
+    case (0, 1): let s = x[0]; for i in 0..<n { o[i] = f(s, y[i]) }
+    case (1, 0): let s = y[0]; for i in 0..<n { o[i] = f(x[i], s) }
+    default: let v = f(x[0], y[0]); for i in 0..<n { o[i] = v }
     }
-    po += n
+  }
+  let rows = plan.rowCount, n = plan.rowLength
+  if rows == 1 {
+    plan.forEachRow { oa, ob, _, n, inner in
+      parallelChunks(n, minChunk: elementwiseGrain) { r in
+        let s0 = inner.0 * r.lowerBound, s1 = inner.1 * r.lowerBound
+        row(pa + oa + s0, pb + ob + s1, po + r.lowerBound, r.count, inner)
+      }
+    }
+    return
+  }
+  parallelChunks(rows, minChunk: max(1, elementwiseGrain / max(n, 1))) { chunk in
+    var o = po + chunk.lowerBound * n
+    plan.forEachRow(rows: chunk) { oa, ob, _, n, inner in
+      row(pa + oa, pb + ob, o, n, inner)
+      o += n
+    }
   }
 }
 
@@ -114,13 +149,16 @@ func broadcastTernary<A, B, C, R>(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ out: 
   }
 }
 
-/// `out = f(a)` over contiguous tensors of equal element count.
+/// `out = f(a)` over contiguous tensors of equal element count, split across threads when
+/// large. `out` may be `a` (each element is read before it is written).
 @inline(__always)
 func mapUnary<A, R>(_ a: Tensor, _ out: Tensor, _ f: (A) -> R) throws {
   guard a.count == out.count else { throw GraphError("input has \(a.count) elements, output \(out.count)") }
   let pa = UnsafePointer(a.pointer(as: A.self))
   let po = out.pointer(as: R.self)
-  for i in 0..<out.count { po[i] = f(pa[i]) }
+  parallelChunks(out.count, minChunk: elementwiseGrain) { r in
+    for i in r { po[i] = f(pa[i]) }
+  }
 }
 
 /// Copies `src` broadcast into `out` (element width only matters): the single-input case of

@@ -3,6 +3,7 @@
 // Each entry pairs an op name with a factory and a scalar definition from `ScalarOps`. The
 // factories check types at prepare and return an eval specialized for the element type.
 
+import CKernels
 import GraphIR
 
 private typealias S = ScalarOps
@@ -14,10 +15,10 @@ let elementwiseKernels: [String: Kernel] = {
     "onnx.LeakyRelu": floatUnary(S.LeakyRelu.self),
     "onnx.HardSigmoid": floatUnary(S.HardSigmoid.self),
     "onnx.HardSwish": floatUnary(S.HardSwish.self),
-    "onnx.Erf": floatUnary(S.Erf.self),
+    "onnx.Erf": vectorizedFloatUnary(S.Erf.self, graphc_verf_f32),
     "onnx.Softplus": floatUnary(S.Softplus.self),
     "onnx.Sqrt": floatUnary(S.Sqrt.self),
-    "onnx.Exp": floatUnary(S.Exp.self),
+    "onnx.Exp": vectorizedFloatUnary(S.Exp.self, graphc_vexp_f32),
     "onnx.Log": floatUnary(S.Log.self),
     "onnx.Reciprocal": floatUnary(S.Reciprocal.self),
     "onnx.Softsign": floatUnary(S.Softsign.self),
@@ -86,6 +87,15 @@ let elementwiseKernels: [String: Kernel] = {
   return k
 }()
 
+/// Element-wise ops whose result may be planned over a dead operand of the same type and size:
+/// `mapUnary` and `broadcastBinary` read element i of such an operand (it has the output's
+/// shape) before writing element i, and `widenHalfTypes` converts operands before writing.
+let inPlaceOps: Set<String> = [
+  "onnx.Relu", "onnx.LeakyRelu", "onnx.Sigmoid", "onnx.Tanh", "onnx.HardSigmoid", "onnx.HardSwish", "onnx.Erf",
+  "onnx.Gelu", "onnx.Softplus", "onnx.Sqrt", "onnx.Exp", "onnx.Log", "onnx.Reciprocal", "onnx.Neg", "onnx.Abs",
+  "onnx.Clip", "onnx.Add", "onnx.Sub", "onnx.Mul", "onnx.Div", "onnx.PRelu",
+]
+
 // MARK: - Helpers shared by the factories
 
 /// Input `i` checked against `dtype`.
@@ -129,6 +139,23 @@ private struct FloatUnaryEval<Op: FloatUnaryOp>: FloatVisitor {
 }
 private func floatUnary<Op: FloatUnaryOp>(_: Op.Type) -> Kernel {
   widenHalfTypes(Kernel { ctx in try dispatchFloat(ctx.dtype(0), FloatUnaryEval<Op>(params: try Op.params(ctx.attributes))) })
+}
+
+/// A float unary op whose float32 case runs a vectorized CKernels routine (in chunks across
+/// threads); other float types use the scalar op.
+private func vectorizedFloatUnary<Op: FloatUnaryOp>(
+  _: Op.Type, _ f32: @escaping (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+) -> Kernel {
+  let scalar = floatUnary(Op.self)
+  return Kernel { ctx in
+    guard try ctx.dtype(0) == .float32 else { return try scalar.prepare(ctx) }
+    return { inputs, outputs in
+      let x = try typedInput(inputs, 0, .float32), y = try typedOutput(outputs, 0, .float32)
+      guard x.count == y.count else { throw GraphError("input has \(x.count) elements, output \(y.count)") }
+      let px = UnsafePointer(x.pointer(as: Float.self)), py = y.pointer(as: Float.self)
+      parallelChunks(y.count, minChunk: elementwiseGrain) { r in f32(px + r.lowerBound, py + r.lowerBound, r.count) }
+    }
+  }
 }
 
 private struct FloatPredicateEval<Op: FloatPredicateOp>: FloatVisitor {

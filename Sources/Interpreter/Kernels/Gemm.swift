@@ -1,7 +1,7 @@
 // Gemm.swift - The shared fp32 GEMM (sgemm), a generic GEMM for other types, and the MatMul,
 // Gemm and MatMulInteger kernels built on them.
 
-import Dispatch
+import CKernels
 import Foundation
 import GraphIR
 
@@ -9,209 +9,44 @@ import GraphIR
 
 /// Single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
-/// Layout contract (kept stable so a faster implementation, such as a C micro-kernel or a system
-/// BLAS `cblas_sgemm(CblasRowMajor, ...)`, can be swapped in behind it):
+/// Layout contract (kept stable for MatMul, Gemm and the conv kernels):
 /// - op(A) is m x k: `A[i][p] = a[i * lda + p]`, or `a[p * lda + i]` when `transA`.
 /// - op(B) is k x n: `B[p][j] = b[p * ldb + j]`, or `b[j * ldb + p]` when `transB`.
 /// - C is m x n: `C[i][j] = c[i * ldc + j]`. With `beta == 0`, C is not read (NaNs in it vanish).
 /// - C must not overlap A or B.
 ///
-/// Implementation: Goto/BLIS blocking. B is packed per (KC x NC) block into NR-wide column
-/// panels, A per (MC x KC) block into MR-tall row panels, and an MR x NR micro-kernel of
-/// SIMD8<Float> accumulators runs over each panel pair. Large products split the NR panels
-/// of a block across threads.
+/// Implementation: the packed, cache-blocked C GEMM of `CKernels` (an AVX2+FMA 6 x 16
+/// micro-kernel picked at run time, a portable one otherwise; see Docs/Benchmarks.md for the
+/// comparison with Swift SIMD and OpenBLAS that chose it). Products big enough to pay for a
+/// second thread are split into disjoint column (or row) ranges of C, one per thread, each a
+/// serial GEMM; the split is aligned to the micro-tile so no tile is shared.
 public func sgemm(
   transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
   guard m > 0, n > 0 else { return }
-  if beta != 1 {
-    for i in 0..<m {
-      let row = c + i * ldc
-      if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
-    }
-  }
-  guard k > 0, alpha != 0 else { return }
-
-  let kcMax = min(k, GemmBlocking.kc), ncMax = min(n, GemmBlocking.nc), mcMax = min(m, GemmBlocking.mc)
-  let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * roundUp(ncMax, GemmBlocking.nr))
-  defer { packedB.deallocate() }
-  let threads = (m * n * k >= 1 << 21) ? InterpreterThreads.count : 1
-  // One packed-A buffer per thread count is not needed: A is packed once per block and shared.
-  let packedA = UnsafeMutablePointer<Float>.allocate(capacity: kcMax * roundUp(mcMax, GemmBlocking.mr))
-  defer { packedA.deallocate() }
-
-  var jc = 0
-  while jc < n {
-    let nc = min(GemmBlocking.nc, n - jc)
-    var pc = 0
-    while pc < k {
-      let kc = min(GemmBlocking.kc, k - pc)
-      packB(transB: transB, b: b, ldb: ldb, row: pc, col: jc, kc: kc, nc: nc, into: packedB)
-      var ic = 0
-      while ic < m {
-        let mc = min(GemmBlocking.mc, m - ic)
-        packA(transA: transA, a: a, lda: lda, row: ic, col: pc, mc: mc, kc: kc, into: packedA)
-        let panels = (nc + GemmBlocking.nr - 1) / GemmBlocking.nr
-        let cBlock = c + ic * ldc + jc
-        let work = min(threads, panels)
-        if work <= 1 {
-          macroKernel(mc: mc, kc: kc, nc: nc, panels: 0..<panels, a: packedA, b: packedB, c: cBlock, ldc: ldc, alpha: alpha)
-        } else {
-          let pa = UnsafePointer(packedA), pb = UnsafePointer(packedB)
-          DispatchQueue.concurrentPerform(iterations: work) { t in
-            let lo = panels * t / work, hi = panels * (t + 1) / work
-            macroKernel(mc: mc, kc: kc, nc: nc, panels: lo..<hi, a: pa, b: pb, c: cBlock, ldc: ldc, alpha: alpha)
-          }
-        }
-        ic += mc
-      }
-      pc += kc
-    }
-    jc += nc
-  }
-}
-
-/// Block sizes: an NR-wide B micro-panel (KC x NR) stays in L1, a packed A block (MC x KC) in
-/// L2, and a packed B block (KC x NC) in L3.
-enum GemmBlocking {
-  static let mr = 6
-  static let nr = 8
-  static let kc = 256
-  static let mc = 96
-  static let nc = 2048
-}
-
-@inline(__always) private func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
-
-/// Packs op(B)[row..<row+kc, col..<col+nc] into NR-wide panels, each kc rows of NR floats,
-/// zero-filled past the last column.
-private func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, row: Int, col: Int, kc: Int, nc: Int, into dst: UnsafeMutablePointer<Float>) {
-  let nr = GemmBlocking.nr
-  var j0 = 0
-  var out = dst
-  while j0 < nc {
-    let w = min(nr, nc - j0)
-    if !transB {
-      var src = b + row * ldb + col + j0
-      for _ in 0..<kc {
-        if w == nr {
-          for jj in 0..<nr { out[jj] = src[jj] }
-        } else {
-          for jj in 0..<w { out[jj] = src[jj] }
-          for jj in w..<nr { out[jj] = 0 }
-        }
-        src += ldb
-        out += nr
-      }
+  let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+  let mr = Int(GRAPHC_SGEMM_MR), nr = Int(GRAPHC_SGEMM_NR)
+  let colTiles = (n + nr - 1) / nr, rowTiles = (m + mr - 1) / mr
+  // Split along N unless M offers clearly more tiles: an N split shares nothing but A's packing.
+  let splitRows = rowTiles > 2 * colTiles
+  let tiles = splitRows ? rowTiles : colTiles
+  let workPerTile = max(1, m * n * max(k, 1) / tiles)
+  parallelChunks(tiles, minChunk: (GemmSplit.minWorkPerThread + workPerTile - 1) / workPerTile) { tiles in
+    if splitRows {
+      let i0 = tiles.lowerBound * mr, i1 = min(m, tiles.upperBound * mr)
+      graphc_sgemm_serial(ta, tb, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc)
     } else {
-      for jj in 0..<nr {
-        if jj < w {
-          let src = b + (col + j0 + jj) * ldb + row
-          for p in 0..<kc { out[p * nr + jj] = src[p] }
-        } else {
-          for p in 0..<kc { out[p * nr + jj] = 0 }
-        }
-      }
-      out += kc * nr
-    }
-    j0 += nr
-  }
-}
-
-/// Packs op(A)[row..<row+mc, col..<col+kc] into MR-tall panels, each kc columns of MR floats,
-/// zero-filled past the last row.
-private func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, row: Int, col: Int, mc: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-  let mr = GemmBlocking.mr
-  var i0 = 0
-  var out = dst
-  while i0 < mc {
-    let h = min(mr, mc - i0)
-    if !transA {
-      for ii in 0..<mr {
-        if ii < h {
-          let src = a + (row + i0 + ii) * lda + col
-          for p in 0..<kc { out[p * mr + ii] = src[p] }
-        } else {
-          for p in 0..<kc { out[p * mr + ii] = 0 }
-        }
-      }
-    } else {
-      var src = a + col * lda + row + i0
-      for p in 0..<kc {
-        for ii in 0..<h { out[p * mr + ii] = src[ii] }
-        for ii in h..<mr { out[p * mr + ii] = 0 }
-        src += lda
-      }
-    }
-    out += kc * mr
-    i0 += mr
-  }
-}
-
-/// Runs the micro-kernel over the given NR panels of a packed block pair.
-private func macroKernel(
-  mc: Int, kc: Int, nc: Int, panels: Range<Int>, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-  c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float
-) {
-  let mr = GemmBlocking.mr, nr = GemmBlocking.nr
-  for jp in panels {
-    let j0 = jp * nr
-    let w = min(nr, nc - j0)
-    var i0 = 0
-    while i0 < mc {
-      let h = min(mr, mc - i0)
-      microKernel(kc: kc, a: a + (i0 / mr) * kc * mr, b: b + jp * kc * nr, c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, rows: h, cols: w)
-      i0 += mr
+      let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
+      graphc_sgemm_serial(ta, tb, m, j1 - j0, k, alpha, a, lda, transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
     }
   }
 }
 
-/// C[0..<rows][0..<cols] += alpha * (6 x kc packed A) * (kc x 8 packed B).
-@inline(__always)
-private func microKernel(
-  kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-  alpha: Float, rows: Int, cols: Int
-) {
-  typealias V = SIMD8<Float>
-  var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
-  var pa = a
-  var pb = UnsafeRawPointer(b)
-  for _ in 0..<kc {
-    let bv = pb.loadUnaligned(as: V.self)
-    c0 += V(repeating: pa[0]) * bv
-    c1 += V(repeating: pa[1]) * bv
-    c2 += V(repeating: pa[2]) * bv
-    c3 += V(repeating: pa[3]) * bv
-    c4 += V(repeating: pa[4]) * bv
-    c5 += V(repeating: pa[5]) * bv
-    pa += 6
-    pb += 32
-  }
-  let s = V(repeating: alpha)
-  if cols == 8 {
-    @inline(__always) func store(_ r: Int, _ v: V) {
-      let p = UnsafeMutableRawPointer(c + r * ldc)
-      p.storeBytes(of: p.loadUnaligned(as: V.self) + s * v, as: V.self)
-    }
-    store(0, c0)
-    if rows > 1 { store(1, c1) }
-    if rows > 2 { store(2, c2) }
-    if rows > 3 { store(3, c3) }
-    if rows > 4 { store(4, c4) }
-    if rows > 5 { store(5, c5) }
-  } else {
-    // Edge tile: spill the accumulators to the stack (row r at float offset 8 * r).
-    var acc = (c0, c1, c2, c3, c4, c5)
-    withUnsafeBytes(of: &acc) { raw in
-      let f = raw.bindMemory(to: Float.self)
-      for r in 0..<rows {
-        let row = c + r * ldc
-        for j in 0..<cols { row[j] += alpha * f[r * 8 + j] }
-      }
-    }
-  }
+enum GemmSplit {
+  /// Multiply-adds below which a second thread costs more (wake-up, packing A twice) than it saves.
+  static let minWorkPerThread = 1 << 17
 }
 
 // MARK: Generic GEMM

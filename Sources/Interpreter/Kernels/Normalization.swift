@@ -122,17 +122,22 @@ private func layerNormEval(_ type: any NNFloat.Type, eps: Double, axis axisAttr:
       let scale = try broadcastValues(st, to: normShape).map { T($0) }
       let bias = try (inputs.count > 2 ? inputs[2] : nil).map { try broadcastValues($0, to: normShape).map { T($0) } }
       let src = x.pointer(as: T.self), dst = outputs[0].pointer(as: T.self)
-      for r in 0..<rows {
-        let (mean, inv) = meanInvStd(src + r * size, size, eps: eps)
-        let m = T(mean), iv = T(inv), row = src + r * size, out = dst + r * size
-        if let bias {
-          for i in 0..<size { out[i] = (row[i] - m) * iv * scale[i] + bias[i] }
-        } else {
-          for i in 0..<size { out[i] = (row[i] - m) * iv * scale[i] }
+      scale.withUnsafeBufferPointer { sc in (bias ?? []).withUnsafeBufferPointer { bi in
+        let hasBias = bias != nil
+        parallelChunks(rows, minChunk: max(1, elementwiseGrain / max(size, 1))) { chunk in
+          for r in chunk {
+            let (mean, inv) = meanInvStd(src + r * size, size, eps: eps)
+            let m = T(mean), iv = T(inv), row = src + r * size, out = dst + r * size
+            if hasBias {
+              for i in 0..<size { out[i] = (row[i] - m) * iv * sc[i] + bi[i] }
+            } else {
+              for i in 0..<size { out[i] = (row[i] - m) * iv * sc[i] }
+            }
+            if outputs.count > 1 { storeFloat(outputs[1], r, mean) }
+            if outputs.count > 2 { storeFloat(outputs[2], r, inv) }
+          }
         }
-        if outputs.count > 1 { storeFloat(outputs[1], r, mean) }
-        if outputs.count > 2 { storeFloat(outputs[2], r, inv) }
-      }
+      } }
     }
   }
   return type == Float.self ? make(Float.self) : make(Double.self)

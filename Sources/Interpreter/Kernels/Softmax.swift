@@ -1,6 +1,7 @@
 // Softmax.swift - Softmax, LogSoftmax and Hardmax along one axis (opset-13 meaning),
 // numerically stable (the row maximum is subtracted before exp).
 
+import CKernels
 import GraphIR
 
 let softmaxKernels: [String: Kernel] = [
@@ -20,7 +21,9 @@ private func softmaxEval(_ type: any NNFloat.Type, _ ctx: KernelContext, _ kind:
       let (outer, n, inner) = splitAround(x.shape, axis: axis)
       let src = x.pointer(as: T.self), dst = outputs[0].pointer(as: T.self)
       if inner == 1 {
-        for o in 0..<outer { softmaxRow(src + o * n, dst + o * n, n, kind) }
+        parallelChunks(outer, minChunk: max(1, elementwiseGrain / max(n, 1))) { rows in
+          for o in rows { softmaxRow(src + o * n, dst + o * n, n, kind) }
+        }
       } else {
         // Gather each strided row into a contiguous buffer, so one row routine serves all axes.
         let row = UnsafeMutablePointer<T>.allocate(capacity: 2 * n)
@@ -48,6 +51,15 @@ private func softmaxRow<T: NNFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoi
   case .hardmax:
     for k in 0..<n { y[k] = 0 }
     y[at] = 1
+  case .softmax where T.self == Float.self:
+    // Vectorized exp over the shifted row, written into y (x may be y).
+    let yf = UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self)
+    for k in 0..<n { y[k] = x[k] - m }
+    graphc_vexp_f32(yf, yf, n)
+    var s = T.nnZero
+    for k in 0..<n { s += y[k] }
+    let inv = 1 / s
+    for k in 0..<n { y[k] *= inv }
   case .softmax:
     var s = T.nnZero
     for k in 0..<n { let e = T.nnExp(x[k] - m); y[k] = e; s += e }

@@ -69,6 +69,10 @@ private func product<C: Collection>(_ dims: C) -> Int where C.Element == Int { d
 
 // MARK: Byte-preserving ops
 
+/// Ops whose result may be planned as a view of operand 0: `copyBytes` copies nothing when
+/// the result already is the operand's bytes.
+let viewOps: Set<String> = ["onnx.Identity", "onnx.Reshape", "onnx.Flatten", "onnx.Squeeze", "onnx.Unsqueeze"]
+
 /// Reshape, Flatten, Squeeze, Unsqueeze, Identity: the bytes do not move.
 private let copyKernel = Kernel { _ in
   { inputs, outputs in try copyBytes(try required(inputs, 0), to: outputs[0]) }
