@@ -32,9 +32,10 @@ let package = Package(
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
+    .target(name: "ConvFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/ConvFusion"),
     .target(
       name: "GraphcDriver",
-      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
+      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration", "ConvFusion"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -48,6 +49,7 @@ let package = Package(
     .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "GraphcTestSupport"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
+    .testTarget(name: "ConvFusionTests", dependencies: ["ConvFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),

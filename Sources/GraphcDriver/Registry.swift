@@ -2,10 +2,13 @@
 
 import PassKit
 import Canonicalize
+import ConvFusion
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
-  ("default", "canonicalize", "What `graphc optimize` runs when no pipeline is given"),
+  ("default",
+   "canonicalize,fold-pad,fold-batchnorm,fold-conv-affine,canonicalize,fuse-conv-activation,fuse-conv-add,fuse-depthwise-pointwise,npu-lint",
+   "What `graphc optimize` runs when no pipeline is given"),
   ("none", "", "No passes: import, verify and emit only"),
 ]
 
@@ -14,6 +17,8 @@ public let builtinPresets: [(name: String, pipeline: String, summary: String)] =
 public func registerBuiltins(into registry: PassRegistry) throws {
   // Canonicalization (passes/Canonicalize)
   for pass in canonicalizePasses { try registry.register(pass) }
+  // Conv fusion for NPU-friendly graphs (passes/ConvFusion)
+  for pass in convFusionPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 
