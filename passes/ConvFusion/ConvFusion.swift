@@ -101,7 +101,7 @@ struct FoldableConv {
   func rebuild(weights: Tensor, bias: [Float], input: Value? = nil, replacing: Value, before anchor: Node, context: PassContext) throws {
     guard let x = input ?? node.operand(0) else { return }
     let wv = context.makeConstant(weights, name: node.operand(1)?.name ?? "")
-    let bv = context.makeConstant(Tensor.float32([bias.count], bias), name: (node.operand(2)?.name ?? node.name + ".bias"))
+    let bv = context.makeConstant(Tensor.float32([bias.count], bias), name: node.operand(2)?.name ?? node.baseName + ".bias")
     let fresh = try context.insert(node.op, before: anchor, name: node.name, operands: [x, wv, bv], attributes: node.attributes)
     fresh.result.name = replacing.name
     context.replaceAllUses(of: replacing, with: fresh.result)
@@ -169,6 +169,11 @@ func eraseChain(from last: Node?, to first: Node, context: PassContext) {
 }
 
 extension Node {
+  /// A name for values this node's rewrites create: the node's name, else its result's.
+  var baseName: String {
+    [name, results.first?.name ?? ""].first { !$0.isEmpty } ?? String(op.split(separator: ".").last ?? "")
+  }
+
   /// An integer-list attribute, nil when absent or of another kind.
   func intsAttribute(_ name: String) -> [Int]? { (try? attributes.ints(name)) ?? nil }
 }

@@ -44,10 +44,10 @@ public let foldBatchNorm = GraphPass(
     } else if context.options.bool("decompose-rest") {
       let shape = [1, channels] + Array(repeating: 1, count: rank - 2)
       let shift = (0..<channels).map { c in scale.beta[c] - scale.mean[c] * scale.s[c] }
-      let mul = try context.insert("onnx.Mul", before: bn, name: bn.name + ".scale",
-                                   operands: [x, context.makeConstant(.float32(shape, scale.s), name: bn.name + ".s")])
+      let mul = try context.insert("onnx.Mul", before: bn, name: bn.baseName + ".scale",
+                                   operands: [x, context.makeConstant(.float32(shape, scale.s), name: bn.baseName + ".s")])
       let add = try context.insert("onnx.Add", before: bn, name: bn.name,
-                                   operands: [mul.result, context.makeConstant(.float32(shape, shift), name: bn.name + ".shift")])
+                                   operands: [mul.result, context.makeConstant(.float32(shape, shift), name: bn.baseName + ".shift")])
       add.result.name = bn.result.name
       context.replace(bn, with: [add.result])
       context.count("batchnorms-decomposed")

@@ -33,7 +33,7 @@ public let fuseDepthwisePointwise = GraphPass(
     if pw.residual != nil && pw.residualAfterActivation { attrs["residual_after_activation"] = .int(1) }
     var operands: [Value?] = [dw.node.operand(0), dw.node.operand(1), dw.node.operand(2), wp, node.operand(2)]
     if let z = pw.residual { operands.append(z) }
-    let fused = try context.insert("graphc.DepthwisePointwise", before: node, name: dw.node.name + "+" + node.name,
+    let fused = try context.insert("graphc.DepthwisePointwise", before: node, name: dw.node.baseName + "+" + node.baseName,
                                    operands: operands, attributes: attrs)
     fused.result.name = node.result.name
     context.replaceAllUses(of: node.result, with: fused.result)
