@@ -6,6 +6,7 @@ import GraphIR
 import GraphcDriver
 import Interpreter
 import PassKit
+import GraphcTestSupport
 
 /// One case: IR whose `{W shape}` placeholders become seeded random constants, the pipeline,
 /// and the op the fusion must produce.
@@ -165,7 +166,7 @@ let fusionCases: [FusionCase] = [
 @Suite struct NumericEquivalenceTests {
   @Test(arguments: fusionCases)
   func fusedMatchesUnfused(_ c: FusionCase) throws {
-    var rng = SplitMix(seed: c.name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
+    var rng = SplitMix64(seed: c.name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
     let text = instantiate(c.ir, &rng)
     let reference = try parseGraph(text)
     try reference.inferTypes()
@@ -188,7 +189,7 @@ let fusionCases: [FusionCase] = [
 
   @Test func multiThreadedFusedKernelsMatchOneThread() throws {
     for c in fusionCases where c.expectOp.hasPrefix("graphc.") {
-      var rng = SplitMix(seed: 7)
+      var rng = SplitMix64(seed: 7)
       let graph = try parseGraph(instantiate(c.ir, &rng))
       try graph.inferTypes()
       _ = try PassManager().run(try Pipeline(parsing: c.pipeline, registry: builtinRegistry), on: graph)
@@ -208,7 +209,7 @@ let fusionCases: [FusionCase] = [
 
 /// Replaces each `{d0,d1,...}` with a random constant of that shape (`{C+}`: positive, for
 /// BN scales and variances), giving every constant a fresh name.
-func instantiate(_ template: String, _ rng: inout SplitMix) -> String {
+func instantiate(_ template: String, _ rng: inout SplitMix64) -> String {
   var out = "", constants = "", counter = 0
   var rest = Substring(template)
   while let close = rest.firstIndex(of: "}"), let open = rest[..<close].lastIndex(of: "{") {
@@ -234,21 +235,8 @@ func instantiate(_ template: String, _ rng: inout SplitMix) -> String {
   return String(out[...firstNewline]) + constants + String(out[out.index(after: firstNewline)...])
 }
 
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9e37_79b9_7f4a_7c15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-    return z ^ (z >> 31)
-  }
-  /// Uniform in [-1, 1).
-  mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-}
 
-func randomTensor(_ shape: [Int], _ rng: inout SplitMix, scale: Float, positive: Bool = false) -> Tensor {
+func randomTensor(_ shape: [Int], _ rng: inout SplitMix64, scale: Float, positive: Bool = false) -> Tensor {
   let n = shape.reduce(1, *)
   let values = (0..<n).map { _ in positive ? 0.5 + abs(rng.uniform()) : scale * rng.uniform() }
   return Tensor.float32(shape, values)
