@@ -36,10 +36,11 @@ let package = Package(
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(name: "AttentionFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionFusion"),
     .target(name: "SparseAttention", dependencies: ["PassKit", "GraphIR"], path: "passes/SparseAttention"),
+    .target(name: "ConvFusion", dependencies: ["PassKit", "GraphIR"], path: "passes/ConvFusion"),
     .target(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
-                     "AttentionFusion", "SparseAttention"]),
+                     "AttentionFusion", "SparseAttention", "ConvFusion"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -54,6 +55,7 @@ let package = Package(
     .testTarget(name: "CLITests", dependencies: ["graphc", "GraphIR", "Calibration"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
+    .testTarget(name: "ConvFusionTests", dependencies: ["ConvFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter"]),
     .testTarget(
       name: "AttentionFusionTests",
       dependencies: ["AttentionFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter", "ONNXImport", "PassKit", "GraphIR"]),

@@ -124,4 +124,4 @@ import Foundation
 
 /// The built-in schemas, one list per op family (see `Ops/`).
 let builtinOpSchemas: [OpSchema] =
-  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas + attentionOpSchemas
+  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas + attentionOpSchemas + fusedConvOpSchemas

@@ -4,10 +4,13 @@ import PassKit
 import Canonicalize
 import AttentionFusion
 import SparseAttention
+import ConvFusion
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
-  ("default", "canonicalize,fuse-attention", "What `graphc optimize` runs when no pipeline is given"),
+  ("default",
+   "canonicalize,fold-pad,fold-batchnorm,fold-conv-affine,canonicalize,fuse-conv-activation,fuse-conv-add,fuse-depthwise-pointwise,fuse-attention,npu-lint",
+   "What `graphc optimize` runs when no pipeline is given"),
   ("none", "", "No passes: import, verify and emit only"),
 ]
 
@@ -20,6 +23,8 @@ public func registerBuiltins(into registry: PassRegistry) throws {
   for pass in attentionFusionPasses { try registry.register(pass) }
   // Sparse attention (passes/SparseAttention); not in a preset: it needs calibration data
   for pass in sparseAttentionPasses { try registry.register(pass) }
+  // Conv fusion for NPU-friendly graphs (passes/ConvFusion)
+  for pass in convFusionPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

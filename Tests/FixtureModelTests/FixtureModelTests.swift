@@ -16,7 +16,9 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
   .deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct FixtureModelTests {
-  static let models = ["convnet", "mlp", "transformer"]
+  // resnet and mobilenetv2 run at 224x224 in the benchmark only (seconds each in debug); the
+  // suite runs their 64x64 variants.
+  static let models = ["convnet", "mlp", "transformer", "resnet_64", "mobilenetv2_64"]
   static let presets = ["none", "default"]
 
   @Test(arguments: models, presets)
@@ -41,6 +43,23 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
       let mismatch = compareTensors(got, want, rtol: 1e-4, atol: 1e-4)
       #expect(mismatch == nil, "\(model) [\(preset)] output \(output.name): \(mismatch ?? "")")
     }
+  }
+
+  /// After the default preset the CNNs have no BatchNormalization and no stand-alone
+  /// activation left, and the report says what was fused.
+  @Test(arguments: ["convnet", "resnet_64", "mobilenetv2_64"])
+  func convFusionLeavesNoBatchNormOrActivation(model: String) throws {
+    var options = OptimizeOptions()
+    options.preset = "default"
+    let result = try optimize(modelPath: "\(packageRoot)/fixtures/models/\(model)/model.onnx", options: options)
+    for op in ["onnx.BatchNormalization", "onnx.Relu", "onnx.Clip", "onnx.Pad"] {
+      #expect(result.opsAfter[op, default: 0] == 0, "\(model): \(op) left after the default preset")
+    }
+    let stats = result.reports.reduce(into: [String: Int]()) { acc, r in acc.merge(r.statistics, uniquingKeysWith: +) }
+    #expect(stats["batchnorms-folded", default: 0] == result.opsBefore["onnx.BatchNormalization", default: 0])
+    #expect(stats["fused-relu", default: 0] + stats["fused-clip", default: 0] + stats["activations-after-add-fused", default: 0] > 0)
+    if model.hasPrefix("mobilenetv2") { #expect(stats["depthwise-pointwise-fused", default: 0] == 7) }
+    if model.hasPrefix("resnet") { #expect(stats["residual-adds-fused", default: 0] == 5 && stats["pads-folded-conv", default: 0] == 1) }
   }
 
   @Test func canonicalizeShrinksTheGraphs() throws {

@@ -98,7 +98,7 @@ private func convKernel(_ attrs: AttributeMap, w: TensorType) throws -> [Int]? {
   return ks.count == fw.count ? ks : nil
 }
 
-private func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> TensorType {
+func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> TensorType {
   let x = try ctx.type(0), w = try ctx.type(1)
   try nnRequireDType(x, nnFloatDTypes, "X")
   try nnRequireSameDType(w, as: x, "W", "X")

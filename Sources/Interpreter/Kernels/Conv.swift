@@ -8,18 +8,11 @@ let convKernels: [String: Kernel] = [
   "onnx.Conv": Kernel { ctx in
     guard try ctx.dtype(0) == .float32 else { throw unsupported("Conv", try ctx.dtype(0)) }
     let attrs = ctx.attributes
-    let group = try attrs.int("group", default: 1)
     return { inputs, outputs in
-      guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
-      try checkConvRanks(x, w)
-      let bias = inputs.count > 2 ? inputs[2] : nil
-      let spatial = Array(x.shape.dropFirst(2))
-      let g = try checkedWindowGeometry(inputSpatial: spatial, kernel: Array(w.shape.dropFirst(2)), attributes: attrs)
-      let shape = ConvShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: w.shape[0], group: group,
-                            window: try Window3D(inputSpatial: spatial, geometry: g))
-      try shape.check(w: w, bias: bias, y: outputs[0], transposed: false)
+      let (shape, x, w, bias) = try forwardConvOperands(inputs, outputs[0], attrs)
       conv2d(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
-             bias: bias?.pointer(as: Float.self), y: outputs[0].pointer(as: Float.self))
+             epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) }),
+             y: outputs[0].pointer(as: Float.self))
     }
   },
   "onnx.ConvTranspose": Kernel { ctx in
@@ -56,7 +49,7 @@ struct ConvShape {
   var outPerGroup: Int { outChannels / group }
 
   /// Re-checks what the kernel indexes with, so a wrong shape can never read out of bounds.
-  func check(w: Tensor, bias: Tensor?, y: Tensor, transposed: Bool) throws {
+  func check(w: Tensor, bias: Tensor?, y: Tensor?, transposed: Bool) throws {
     guard group > 0, inChannels % group == 0, outChannels % group == 0 else {
       throw GraphError("group \(group) does not divide the channels (\(inChannels) in, \(outChannels) out)")
     }
@@ -67,10 +60,24 @@ struct ConvShape {
     if let bias, bias.count != outChannels || bias.dtype != .float32 {
       throw GraphError("B must hold \(outChannels) float32 values, got \(bias.shape)")
     }
-    guard y.count == batch * outChannels * window.outputSize else {
+    if let y, y.count != batch * outChannels * window.outputSize {
       throw GraphError("result shape \(y.shape) does not match the convolution")
     }
   }
+}
+
+/// The shape of a forward conv from its operands X, W, B? (inputs 0-2) and result (when given),
+/// checked so the kernels can index blindly.
+func forwardConvOperands(_ inputs: [Tensor?], _ y: Tensor?, _ attrs: AttributeMap) throws -> (ConvShape, Tensor, Tensor, Tensor?) {
+  guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
+  try checkConvRanks(x, w)
+  let bias = inputs.count > 2 ? inputs[2] : nil
+  let spatial = Array(x.shape.dropFirst(2))
+  let g = try checkedWindowGeometry(inputSpatial: spatial, kernel: Array(w.shape.dropFirst(2)), attributes: attrs)
+  let shape = ConvShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: w.shape[0],
+                        group: try attrs.int("group", default: 1), window: try Window3D(inputSpatial: spatial, geometry: g))
+  try shape.check(w: w, bias: bias, y: y, transposed: false)
+  return (shape, x, w, bias)
 }
 
 /// X is [N, C, spatial...] and W has the same rank (the schema checks this; eval re-checks
@@ -84,84 +91,117 @@ private func fillBias(_ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Floa
   for m in 0..<channels { (y + m * plane).update(repeating: bias?[m] ?? 0, count: plane) }
 }
 
-/// Forward convolution. Depthwise (one filter per input channel) runs directly; everything
-/// else lowers each group to one sgemm over an im2col matrix (skipped for 1x1 stride-1 convs).
-func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+/// Forward convolution with a fused epilogue. Depthwise (one filter per input channel) runs
+/// directly; everything else lowers each group to sgemm over im2col columns, one tile of output
+/// positions at a time (a 1x1 stride-1 conv reads X in place), so the column tile stays in cache
+/// and the epilogue runs on each output tile while it is still hot. Tiles run in parallel.
+func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
   let win = s.window
   let inSize = win.inputSize, outSize = win.outputSize, kSize = win.kernelSize
   if s.group == s.inChannels && s.outChannels == s.inChannels && win.input.0 == 1 && win.kernel.0 == 1 {
-    depthwise(s, x: x, w: w, bias: bias, y: y)
+    depthwise(s, x: x, w: w, epilogue: epilogue, y: y)
     return
   }
   let pointwise = kSize == 1 && win.strides == (1, 1, 1) && win.pads == (0, 0, 0) && win.padsEnd == (0, 0, 0)
   let rows = s.inPerGroup * kSize
-  let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * outSize)
-  defer { col?.deallocate() }
-  for n in 0..<s.batch {
-    fillBias(y + n * s.outChannels * outSize, bias: bias, channels: s.outChannels, plane: outSize)
-    for g in 0..<s.group {
+  let tile = convColumnTile(rows: rows, columns: outSize)
+  let tilesPerImage = (outSize + tile - 1) / tile
+  let tasks = s.batch * s.group * tilesPerImage
+  let flopsPerTask = max(1, s.outPerGroup * rows * tile)
+  parallelChunks(tasks, minChunk: max(1, (1 << 18) / flopsPerTask)) { range in
+    let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * tile)
+    defer { col?.deallocate() }
+    for t in range {
+      let j0 = (t % tilesPerImage) * tile, cols = min(tile, outSize - j0)
+      let g = (t / tilesPerImage) % s.group, n = t / tilesPerImage / s.group
       let xg = x + (n * s.inChannels + g * s.inPerGroup) * inSize
-      let yg = y + (n * s.outChannels + g * s.outPerGroup) * outSize
-      var bMatrix = xg
+      let firstChannel = g * s.outPerGroup
+      let yOffset = (n * s.outChannels + firstChannel) * outSize + j0
+      var b = xg + j0, ldb = inSize
       if let col {
-        im2col(xg, channels: s.inPerGroup, win, into: col)
-        bMatrix = UnsafePointer(col)
+        im2col(xg, channels: s.inPerGroup, win, columns: j0..<(j0 + cols), into: col)
+        b = UnsafePointer(col)
+        ldb = cols
       }
-      sgemm(transA: false, transB: false, m: s.outPerGroup, n: outSize, k: rows, alpha: 1,
-            a: w + g * s.outPerGroup * rows, lda: rows, b: bMatrix, ldb: outSize, beta: 1, c: yg, ldc: outSize)
+      sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
+            a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
+      if epilogue.isIdentity { continue }
+      for m in 0..<s.outPerGroup {
+        epilogue.apply(channel: firstChannel + m, y: y, offset: yOffset + m * outSize, count: cols)
+      }
     }
   }
 }
 
-/// Unfolds the windows of `channels` input planes into a (channels * kernel) x outputSize
-/// matrix, zero where a window tap falls in the padding.
-func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, into col: UnsafeMutablePointer<Float>) {
-  let (ID, IH, IW) = w.input, (OD, OH, OW) = w.output
+/// Output positions per im2col tile: enough that sgemm amortizes packing its A block, few
+/// enough that `rows x tile` floats (about 256 KiB) stay in L2. A multiple of 16.
+func convColumnTile(rows: Int, columns: Int) -> Int {
+  let t = max(128, (1 << 16) / max(rows, 1)) / 16 * 16
+  return min(t, columns)
+}
+
+/// Unfolds the windows of `channels` input planes for the output positions `columns` (flat
+/// indices into the output volume) into a (channels * kernel) x columns.count matrix, zero where
+/// a window tap falls in the padding.
+func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, columns: Range<Int>, into col: UnsafeMutablePointer<Float>) {
+  let (ID, IH, IW) = w.input, (OH, OW) = (w.output.1, w.output.2)
   let (KD, KH, KW) = w.kernel, (sd, sh, sw) = w.strides, (dd, dh, dw) = w.dilations, (pd, ph, pw) = w.pads
+  let width = columns.count
   var row = col
   for c in 0..<channels {
     let xc = x + c * ID * IH * IW
     for kd in 0..<KD { for kh in 0..<KH { for kw in 0..<KW {
       let valid = validOutputRange(offset: kw * dw, stride: sw, pad: pw, inCount: IW, outCount: OW)
       let base = kw * dw - pw
-      for od in 0..<OD {
-        let id = od * sd - pd + kd * dd
-        for oh in 0..<OH {
-          let dst = row + (od * OH + oh) * OW
-          let ih = oh * sh - ph + kh * dh
-          guard id >= 0, id < ID, ih >= 0, ih < IH, !valid.isEmpty else {
-            dst.update(repeating: 0, count: OW)
-            continue
-          }
+      // Walk the tile one output row (a run of ow) at a time.
+      var p = columns.lowerBound
+      while p < columns.upperBound {
+        let ow0 = p % OW, ohd = p / OW
+        let ow1 = min(OW, ow0 + columns.upperBound - p)
+        let dst = row + (p - columns.lowerBound) - ow0
+        let id = (ohd / OH) * sd - pd + kd * dd, ih = (ohd % OH) * sh - ph + kh * dh
+        let lo = max(valid.lowerBound, ow0), hi = min(valid.upperBound, ow1)
+        if id >= 0, id < ID, ih >= 0, ih < IH, lo < hi {
           let src = xc + (id * IH + ih) * IW
-          for ow in 0..<valid.lowerBound { dst[ow] = 0 }
+          for ow in ow0..<lo { dst[ow] = 0 }
           if sw == 1 {
-            (dst + valid.lowerBound).update(from: src + valid.lowerBound + base, count: valid.count)
+            (dst + lo).update(from: src + lo + base, count: hi - lo)
           } else {
-            for ow in valid { dst[ow] = src[ow * sw + base] }
+            for ow in lo..<hi { dst[ow] = src[ow * sw + base] }
           }
-          for ow in valid.upperBound..<OW { dst[ow] = 0 }
+          for ow in hi..<ow1 { dst[ow] = 0 }
+        } else {
+          (dst + ow0).update(repeating: 0, count: ow1 - ow0)
         }
+        p += ow1 - ow0
       }
-      row += OD * OH * OW
+      row += width
     } } }
   }
 }
 
-/// Direct depthwise convolution over 1-D/2-D planes, one plane per task.
-private func depthwise(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-  let win = s.window
-  let (IH, IW) = (win.input.1, win.input.2), (OH, OW) = (win.output.1, win.output.2)
-  let (KH, KW) = (win.kernel.1, win.kernel.2), (sh, sw) = (win.strides.1, win.strides.2)
-  let (dh, dw) = (win.dilations.1, win.dilations.2), (ph, pw) = (win.pads.1, win.pads.2)
-  let ranges = (0..<KW).map { kw in validOutputRange(offset: kw * dw, stride: sw, pad: pw, inCount: IW, outCount: OW) }
-  let planes = s.batch * s.inChannels
-  let plane = { (p: Int) in
-    let c = p % s.inChannels
-    let xc = x + p * IH * IW, yc = y + p * OH * OW, wc = w + c * KH * KW
-    yc.update(repeating: bias?[c] ?? 0, count: OH * OW)
-    for oh in 0..<OH {
-      let yrow = yc + oh * OW
+/// The window of a 1-D/2-D depthwise conv, with the valid output columns of each kernel column
+/// precomputed.
+struct DepthwiseWindow {
+  let IH: Int, IW: Int, OH: Int, OW: Int, KH: Int, KW: Int
+  let sh: Int, sw: Int, dh: Int, dw: Int, ph: Int, pw: Int
+  let ranges: [Range<Int>]
+
+  init(_ win: Window3D) {
+    (IH, IW, OH, OW) = (win.input.1, win.input.2, win.output.1, win.output.2)
+    (KH, KW, sh, sw) = (win.kernel.1, win.kernel.2, win.strides.1, win.strides.2)
+    (dh, dw, ph, pw) = (win.dilations.1, win.dilations.2, win.pads.1, win.pads.2)
+    let (iw, ow, s, d, p) = (IW, OW, sw, dw, pw)
+    ranges = (0..<KW).map { kw in validOutputRange(offset: kw * d, stride: s, pad: p, inCount: iw, outCount: ow) }
+  }
+
+  /// Output rows `rows` of one channel: `dst` (row stride OW, starting at row `rows.lowerBound`)
+  /// gets `initial` plus the window sums over plane `xc` with the KH x KW filter `wc`.
+  @inline(__always)
+  func rows(_ rows: Range<Int>, x xc: UnsafePointer<Float>, w wc: UnsafePointer<Float>, initial: Float, into dst: UnsafeMutablePointer<Float>) {
+    dst.update(repeating: initial, count: rows.count * OW)
+    for oh in rows {
+      let yrow = dst + (oh - rows.lowerBound) * OW
       for kh in 0..<KH {
         let ih = oh * sh - ph + kh * dh
         guard ih >= 0, ih < IH else { continue }
@@ -178,10 +218,23 @@ private func depthwise(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer
       }
     }
   }
+}
+
+/// Direct depthwise convolution over 1-D/2-D planes, one plane per task, each finished by the
+/// epilogue (the bias goes in as the initial value).
+private func depthwise(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
+  let win = DepthwiseWindow(s.window)
+  let inPlane = win.IH * win.IW, outPlane = win.OH * win.OW, kPlane = win.KH * win.KW
+  var rest = epilogue
+  rest.bias = nil
+  let planes = s.batch * s.inChannels
   // Parallel over planes only when there is enough work to pay for the hand-off.
-  let perPlane = max(1, OH * OW * KH * KW)
-  parallelChunks(planes, minChunk: max(1, (1 << 17) / perPlane)) { range in
-    for p in range { plane(p) }
+  parallelChunks(planes, minChunk: max(1, (1 << 17) / max(1, outPlane * kPlane))) { range in
+    for p in range {
+      let c = p % s.inChannels
+      win.rows(0..<win.OH, x: x + p * inPlane, w: w + c * kPlane, initial: epilogue.bias?[c] ?? 0, into: y + p * outPlane)
+      if !rest.isIdentity { rest.apply(channel: c, y: y, offset: p * outPlane, count: outPlane) }
+    }
   }
 }
 

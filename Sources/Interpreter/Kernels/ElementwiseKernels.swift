@@ -200,12 +200,7 @@ private struct ClipEval: ArithmeticVisitor {
         return t.pointer(as: T.self)[0]
       }
       let lo = try bound(1, T.lowest), hi = try bound(2, T.highest)
-      try mapUnary(try typedInput(inputs, 0, T.dtype), try typedOutput(outputs, 0, T.dtype)) { (x: T) -> T in
-        var v = x
-        if v < lo { v = lo }
-        if v > hi { v = hi }
-        return v
-      }
+      try mapUnary(try typedInput(inputs, 0, T.dtype), try typedOutput(outputs, 0, T.dtype)) { (x: T) -> T in S.clip(x, lo, hi) }
     }
   }
 }

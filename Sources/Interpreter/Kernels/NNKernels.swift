@@ -8,7 +8,7 @@ import GraphIR
 
 let nnKernels: [String: Kernel] = {
   var table: [String: Kernel] = [:]
-  for family in [gemmKernels, convKernels, poolKernels, normalizationKernels, softmaxKernels, reduceKernels, attentionKernels] {
+  for family in [gemmKernels, convKernels, fusedConvKernels, poolKernels, normalizationKernels, softmaxKernels, reduceKernels, attentionKernels] {
     table.merge(family) { first, _ in first }
   }
   return table

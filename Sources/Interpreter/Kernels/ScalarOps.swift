@@ -65,6 +65,8 @@ enum ScalarOps {
       return e / (1 + e)
     }
   }
+  /// SiLU (swish), `x * sigmoid(x)`: no ONNX op of its own before opset 22's Swish; fused convs apply it.
+  enum SiLU: FloatUnaryOp { static func f<T: FloatElement>(_ x: T, _ p: ScalarParams<T>) -> T { x * Sigmoid.f(x, p) } }
   enum Tanh: FloatUnaryOp { static func f<T: FloatElement>(_ x: T, _ p: ScalarParams<T>) -> T { T.tanh(x) } }
   enum LeakyRelu: FloatUnaryOp {
     static func params(_ a: AttributeMap) throws -> UnaryParams { UnaryParams(alpha: Double(try a.float("alpha", default: 0.01))) }
@@ -155,6 +157,16 @@ enum ScalarOps {
   // NaN and signed zeros pass through unchanged.
   enum Sign: NumericUnaryOp { static func f<T: ArithmeticElement>(_ x: T) -> T { x > T.zero ? T.one : x < T.zero ? T.neg(T.one) : x } }
   enum Relu: NumericUnaryOp { static func f<T: ArithmeticElement>(_ x: T) -> T { x < T.zero ? T.zero : x } }
+
+  /// Clip's clamp: below `lo` gives `lo`, then above `hi` gives `hi` (so `lo > hi` gives `hi`,
+  /// as ONNX says); NaN passes through.
+  @inline(__always)
+  static func clip<T: Comparable>(_ x: T, _ lo: T, _ hi: T) -> T {
+    var v = x
+    if v < lo { v = lo }
+    if v > hi { v = hi }
+    return v
+  }
 
   // MARK: Binary arithmetic
 

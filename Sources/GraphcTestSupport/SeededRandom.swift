@@ -1,0 +1,18 @@
+// SeededRandom.swift - A small deterministic PRNG so random test cases are reproducible.
+
+/// SplitMix64 (Steele, Lea and Flood): 64 bits of state, good enough for test data.
+public struct SplitMix64 {
+  public var state: UInt64
+  public init(seed: UInt64) { state = seed }
+
+  public mutating func next() -> UInt64 {
+    state &+= 0x9e37_79b9_7f4a_7c15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
+  }
+
+  /// Uniform in [-1, 1).
+  public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+}
