@@ -35,3 +35,9 @@ public func runGirFile(
   }
   return failures
 }
+
+/// The `.gir` file names in `directory`, sorted (empty when the folder is missing, so a test
+/// that expects files there fails on its count rather than crashing).
+public func girFiles(in directory: String) -> [String] {
+  ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".gir") }.sorted()
+}

@@ -9,8 +9,7 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/canonicalize"
 
 @Suite struct CanonicalizeGirTests {
-  static let files = ((try? FileManager.default.contentsOfDirectory(atPath: passTests)) ?? [])
-    .filter { $0.hasSuffix(".gir") }.sorted()
+  static let files = girFiles(in: passTests)
 
   @Test func thereAreTests() { #expect(Self.files.count >= 4) }
 

@@ -9,8 +9,7 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/conv-fusion"
 
 @Suite struct ConvFusionGirTests {
-  static let files = ((try? FileManager.default.contentsOfDirectory(atPath: passTests)) ?? [])
-    .filter { $0.hasSuffix(".gir") }.sorted()
+  static let files = girFiles(in: passTests)
 
   @Test func everyPassHasTests() {
     for pass in ["fold-batchnorm", "fold-conv-affine", "fold-pad", "fuse-conv-activation", "fuse-conv-add",

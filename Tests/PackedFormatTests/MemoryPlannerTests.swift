@@ -2,6 +2,7 @@
 
 import GraphIR
 import Testing
+import GraphcTestSupport
 @testable import PackedFormat
 
 struct MemoryPlannerTests {
@@ -25,7 +26,7 @@ struct MemoryPlannerTests {
   }
 
   @Test(arguments: 0..<25) func randomPlansHaveNoConflicts(seed: Int) {
-    var rng = SplitMix(seed: UInt64(seed))
+    var rng = SplitMix64(seed: UInt64(seed))
     let n = 1 + Int(rng.next() % 60)
     let buffers = (0..<n).map { _ -> BufferLifetime in
       let first = Int(rng.next() % 40)
@@ -40,7 +41,7 @@ struct MemoryPlannerTests {
   }
 
   @Test(arguments: 0..<25) func sweepCheckAgreesWithThePairwiseCheck(seed: Int) {
-    var rng = SplitMix(seed: UInt64(seed) + 1000)
+    var rng = SplitMix64(seed: UInt64(seed) + 1000)
     let n = 2 + Int(rng.next() % 30)
     let buffers = (0..<n).map { _ -> BufferLifetime in
       let first = Int(rng.next() % 20)
@@ -62,15 +63,3 @@ struct MemoryPlannerTests {
   }
 }
 
-/// A tiny deterministic generator (SplitMix64), so failures reproduce.
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}

@@ -11,8 +11,7 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/sparse-attention"
 
 @Suite struct SparseAttentionGirTests {
-  static let files = ((try? FileManager.default.contentsOfDirectory(atPath: passTests)) ?? [])
-    .filter { $0.hasSuffix(".gir") }.sorted()
+  static let files = girFiles(in: passTests)
 
   @Test func thereAreTests() { #expect(Self.files.count >= 2) }
 
