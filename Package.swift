@@ -16,6 +16,10 @@ let package = Package(
     .library(name: "GraphcInterpreter", targets: ["Interpreter"]),
     .library(name: "GraphcDriver", targets: ["GraphcDriver"]),
     .library(name: "GraphcTestSupport", targets: ["GraphcTestSupport"]),
+    // The CLI as a library: a custom driver is `runGraphcCLI(extraPasses:)` (Docs/WritingAPass.md).
+    .library(name: "GraphcCLI", targets: ["GraphcCLI"]),
+    // The example run-time plugin: `graphc optimize --load-pass-plugin .build/debug/libExamplePlugin.so`.
+    .library(name: "ExamplePlugin", type: .dynamic, targets: ["ExamplePlugin"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,19 +33,23 @@ let package = Package(
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
-    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
+    .target(name: "PassKit", dependencies: ["GraphIR", "PackedFormat", "Interpreter"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
-    .executableTarget(
-      name: "graphc",
+    .target(
+      name: "GraphcCLI",
       dependencies: [
-        "GraphcDriver", "GraphIR", "PassKit", "PackedFormat", "Interpreter", "Calibration",
+        "GraphcDriver", "GraphIR", "PassKit", "PackedFormat", "Interpreter", "Calibration", "GraphcTestSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      path: "Sources/graphc"),
+    .executableTarget(name: "graphc", dependencies: ["GraphcCLI"], path: "Sources/GraphcMain"),
+    .target(name: "ExamplePlugin", dependencies: ["PassKit", "GraphIR"], path: "passes/ExamplePlugin",
+            exclude: ["tests", "README.md"]),
     .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "GraphcTestSupport"]),
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),
@@ -52,6 +60,8 @@ let package = Package(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
+    .testTarget(name: "GraphcCLITests", dependencies: ["GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Calibration"]),
+    .testTarget(name: "ExamplePluginTests", dependencies: ["ExamplePlugin", "GraphcDriver", "GraphcTestSupport", "PassKit"]),
   ],
   swiftLanguageModes: [.v5]
 )
