@@ -73,7 +73,10 @@ public struct Tolerance: Sendable, Equatable, CustomStringConvertible {
   public init(_ both: Double) { self.init(rtol: both, atol: both) }
   public static let exact = Tolerance(0)
 
-  public var description: String { rtol == atol ? "\(atol)" : "atol=\(atol) rtol=\(rtol)" }
+  public var description: String {
+    if rtol == 0 && atol == 0 { return "exact" }
+    return rtol == atol ? "\(atol)" : "atol=\(atol) rtol=\(rtol)"
+  }
 
   /// Nil when `actual` agrees with `expected`, else a message naming the first few mismatching
   /// indices and the largest difference.

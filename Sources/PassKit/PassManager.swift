@@ -20,6 +20,17 @@ public struct PassReport: Sendable, Codable {
   /// Op histograms around the pass, filled by `OpHistogramInstrument` (`--report`).
   public var opsBefore: [String: Int]? = nil
   public var opsAfter: [String: Int]? = nil
+
+  public init(pass: String, seconds: Double, changed: Bool, nodesBefore: Int, nodesAfter: Int,
+              statistics: [String: Int], diagnostics: [Diagnostic]) {
+    self.pass = pass
+    self.seconds = seconds
+    self.changed = changed
+    self.nodesBefore = nodesBefore
+    self.nodesAfter = nodesAfter
+    self.statistics = statistics
+    self.diagnostics = diagnostics
+  }
 }
 
 /// Hooks around every pass run, like MLIR's `PassInstrumentation` and TVM's `PassInstrument`.
