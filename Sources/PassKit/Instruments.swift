@@ -35,11 +35,13 @@ public final class IRPrinterInstrument: PassInstrument {
   public func runAfterPass(_ pass: GraphPass, on graph: Graph, report: inout PassReport) throws {
     if afterChange {
       let text = printGraph(graph)
-      if text != last { sink("// ----- IR after \(pass.name) (changed) -----\n" + text) }
-      last = text
-    } else if afterAll || after.contains(pass.name) {
-      sink("// ----- IR after \(pass.name) -----\n" + printGraph(graph))
+      defer { last = text }
+      if text != last {
+        sink("// ----- IR after \(pass.name) (changed) -----\n" + text)
+        return
+      }
     }
+    if afterAll || after.contains(pass.name) { sink("// ----- IR after \(pass.name) -----\n" + printGraph(graph)) }
   }
 }
 
