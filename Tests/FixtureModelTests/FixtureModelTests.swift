@@ -16,7 +16,7 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
   .deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct FixtureModelTests {
-  static let models = ["convnet", "mlp", "transformer"]
+  static let models = ["convnet", "mlp", "transformer", "transposes"]
   static let presets = ["none", "default"]
 
   @Test(arguments: models, presets)
