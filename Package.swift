@@ -16,6 +16,10 @@ let package = Package(
     .library(name: "GraphcInterpreter", targets: ["Interpreter"]),
     .library(name: "GraphcDriver", targets: ["GraphcDriver"]),
     .library(name: "GraphcTestSupport", targets: ["GraphcTestSupport"]),
+    // The CLI as a library: a custom driver is `runGraphcCLI(extraPasses:)` (Docs/WritingAPass.md).
+    .library(name: "GraphcCLI", targets: ["GraphcCLI"]),
+    // The example run-time plugin: `graphc optimize --load-pass-plugin .build/debug/libExamplePlugin.so`.
+    .library(name: "ExamplePlugin", type: .dynamic, targets: ["ExamplePlugin"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,12 +46,16 @@ let package = Package(
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
                      "AttentionFusion", "SparseAttention", "ConvFusion"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
-    .executableTarget(
-      name: "graphc",
+    .target(
+      name: "GraphcCLI",
       dependencies: [
-        "GraphcDriver", "GraphIR", "PassKit", "PackedFormat", "Interpreter", "Calibration",
+        "GraphcDriver", "GraphIR", "PassKit", "PackedFormat", "Interpreter", "Calibration", "GraphcTestSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      path: "Sources/graphc"),
+    .executableTarget(name: "graphc", dependencies: ["GraphcCLI"], path: "Sources/GraphcMain"),
+    .target(name: "ExamplePlugin", dependencies: ["PassKit", "GraphIR"], path: "passes/ExamplePlugin",
+            exclude: ["tests", "README.md"]),
     .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "GraphcTestSupport"]),
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),
@@ -67,6 +75,8 @@ let package = Package(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
+    .testTarget(name: "GraphcCLITests", dependencies: ["GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Calibration"]),
+    .testTarget(name: "ExamplePluginTests", dependencies: ["ExamplePlugin", "GraphcDriver", "GraphcTestSupport", "PassKit"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -19,14 +19,37 @@ public struct OptimizeOptions: Sendable {
   /// Concrete dims for symbolic input dims, by input name.
   public var shapes: [String: [Int]] = [:]
   public var verifyEach = false
+  /// `--print-ir-before`, `--print-ir-after`, `--print-ir-after-all`, `--print-ir-after-change`.
+  public var printBefore: Set<String> = []
   public var printAfter: Set<String> = []
   public var printAfterAll = false
   /// `--calibration DIR`: one subfolder of .npy files or one .npz per sample (see `CalibrationSet`).
   public var calibrationDirectory: String?
   /// `--calibration-random N`: N synthetic samples.
   public var calibrationRandom: Int?
+  public var printAfterChange = false
+  /// `--report FILE.json`: written atomically, also when the pipeline fails.
+  public var reportPath: String?
+  /// `--check-each DIR`: a folder of `<input name>.npy` files (see `loadInputFolder`), or the
+  /// tensors themselves by graph input name; and `--tolerance`.
+  public var checkEachDir: String?
+  public var checkEachInputs: [String: Tensor]?
+  public var tolerance = Tolerance(1e-4)
 
   public init() {}
+
+  /// The instruments these options ask for; none when everything is off, so the pass manager
+  /// does no extra work.
+  public func makeInstrumentation(checkEachInputs: [String: Tensor]?, sink: @escaping (String) -> Void) -> PassInstrumentation {
+    var instruments: [any PassInstrument] = []
+    if !printBefore.isEmpty || !printAfter.isEmpty || printAfterAll || printAfterChange {
+      instruments.append(IRPrinterInstrument(before: printBefore, after: printAfter, afterAll: printAfterAll,
+                                             afterChange: printAfterChange, sink: sink))
+    }
+    if reportPath != nil { instruments.append(OpHistogramInstrument()) }
+    if let inputs = checkEachInputs { instruments.append(CheckEachInstrument(inputs: inputs, tolerance: tolerance)) }
+    return PassInstrumentation(verifyEach: verifyEach, instruments: instruments)
+  }
 }
 
 /// The result of compiling one model.
@@ -45,8 +68,7 @@ public func opHistogram(_ graph: Graph) -> [String: Int] {
 }
 
 /// Resolves `--pipeline` / `--preset` into a parsed pipeline.
-public func resolvePipeline(_ options: OptimizeOptions) throws -> Pipeline {
-  let registry = builtinRegistry
+public func resolvePipeline(_ options: OptimizeOptions, registry: PassRegistry = builtinRegistry) throws -> Pipeline {
   if let text = options.pipeline { return try Pipeline(parsing: text, registry: registry) }
   guard let text = registry.preset(named: options.preset) else {
     let names = registry.allPresets.map(\.name)
@@ -55,37 +77,37 @@ public func resolvePipeline(_ options: OptimizeOptions) throws -> Pipeline {
   return try Pipeline(parsing: text, registry: registry)
 }
 
-/// Imports an ONNX model, runs the pipeline over it and packs the result (nothing is written).
+/// Imports an ONNX model, runs the pipeline over it and packs the result (nothing is written
+/// but the `--report` file). IR dumps from the print options go to `sink`.
 public func optimize(
-  modelPath: String, options: OptimizeOptions, printer: (@Sendable (String, Graph) -> Void)? = nil
+  modelPath: String, options: OptimizeOptions, registry: PassRegistry = builtinRegistry,
+  sink: @escaping (String) -> Void = { _ in }
 ) throws -> OptimizeResult {
-  let pipeline = try resolvePipeline(options)
+  let pipeline = try resolvePipeline(options, registry: registry)
   var importOptions = ImportOptions()
   importOptions.shapes = options.shapes
   let graph = try importONNX(path: modelPath, options: importOptions)
-  return try optimize(graph: graph, pipeline: pipeline, options: options, printer: printer)
+  return try optimize(graph: graph, pipeline: pipeline, options: options, input: modelPath, sink: sink)
 }
 
 /// Runs `pipeline` over an already imported graph and packs the result.
 public func optimize(
-  graph: Graph, pipeline: Pipeline, options: OptimizeOptions, printer: (@Sendable (String, Graph) -> Void)? = nil
+  graph: Graph, pipeline: Pipeline, options: OptimizeOptions, input: String? = nil,
+  sink: @escaping (String) -> Void = { _ in }
 ) throws -> OptimizeResult {
-  let before = opHistogram(graph)
-  var instrumentation = PassInstrumentation(verifyEach: options.verifyEach)
-  instrumentation.printAfter = options.printAfter
-  instrumentation.printAfterAll = options.printAfterAll
-  instrumentation.printer = printer
-  var manager = PassManager(instrumentation: instrumentation)
-  manager.calibration = try calibrationSamples(for: graph, options)
-  let reports = try manager.run(pipeline, on: graph)
+  let run = runPipeline(pipeline, on: graph, options: options, sink: sink)
+  if let path = options.reportPath {
+    try writeReport(PipelineReport(tool: "graphc optimize", input: input ?? graph.name, runs: [run.record]), to: path)
+  }
+  if let error = run.error { throw error }
   try graph.verify()
   var metadata = graph.metadata
   metadata["producer"] = "graphc \(graphcVersion)"
   metadata["pipeline"] = pipeline.description
-  metadata["pass-statistics"] = statisticsJSON(reports)
+  metadata["pass-statistics"] = statisticsJSON(run.record.passes)
   let packed = try writeGCB(graph: graph, metadata: metadata, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
-  return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: reports,
-                        opsBefore: before, opsAfter: opHistogram(graph), packed: packed)
+  return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: run.record.passes,
+                        opsBefore: run.record.opsBefore, opsAfter: opHistogram(graph), packed: packed)
 }
 
 /// Per-pass statistics as compact, key-sorted JSON, for the `.gcb` metadata.

@@ -29,15 +29,21 @@ public struct GirTestFile: Sendable {
     /// Parses the case's input IR (comments, including the check lines, are ignored).
     public func parseInput() throws -> Graph { try parseGraph(fileAlignedText) }
 
-    /// Whether the case has any check directive with this prefix.
+    /// Whether the case has any check directive with this prefix (`CHECK` does not count
+    /// `CHECK-ERROR` lines, which check diagnostics rather than the output IR).
     public func hasChecks(prefix: String = "CHECK") -> Bool {
-      text.split(separator: "\n").contains { findDirective(in: String($0), prefix: prefix) != nil }
+      text.split(separator: "\n").contains {
+        guard let found = findDirective(in: String($0), prefix: prefix) else { return false }
+        return !isIgnored(found.spelled, prefix: prefix, ignoring: Self.otherPrefixes(prefix))
+      }
     }
 
     /// FileCheck `output` against this case's check lines; failures carry file line numbers.
     public func check(output: String, prefix: String = "CHECK") -> [FileCheckFailure] {
-      fileCheck(input: output, checks: fileAlignedText, prefix: prefix)
+      fileCheck(input: output, checks: fileAlignedText, prefix: prefix, ignoring: Self.otherPrefixes(prefix))
     }
+
+    static func otherPrefixes(_ prefix: String) -> [String] { prefix == "CHECK" ? ["CHECK-ERROR"] : [] }
   }
 
   /// The RUN command (continuations joined), without the `RUN:` marker.

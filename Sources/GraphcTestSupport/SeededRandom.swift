@@ -13,6 +13,9 @@ public struct SplitMix64 {
     return z ^ (z >> 31)
   }
 
+  /// Uniform in [0, 1), with 53 random bits.
+  public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
   /// Uniform in [-1, 1).
   public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

@@ -11,10 +11,24 @@ public struct IRProperty: Hashable, Sendable, Comparable, ExpressibleByStringLit
   public var description: String { name }
   public static func < (a: IRProperty, b: IRProperty) -> Bool { a.name < b.name }
 
-  /// Shapes and types of every value have been inferred and checked.
+  /// Shapes and types of every value have been inferred and checked. The verifier can confirm it.
   public static let shapesInferred: IRProperty = "shapes-inferred"
-  /// No dead nodes, no foldable constants, no identity ops.
+  /// No dead nodes, no foldable constants, no identity ops. Any change by a pass that does not
+  /// establish it again drops it (see `invalidatedByChange`).
   public static let canonical: IRProperty = "canonical"
+  /// No `onnx.BatchNormalization` is left (folded into convolutions). The verifier can confirm it.
+  public static let noBatchNorm: IRProperty = "no-batchnorm"
+  /// Attention blocks are single `graphc.Attention` nodes that know their heads.
+  public static let attentionFused: IRProperty = "attention-fused"
+  /// Activation ranges from calibration data are recorded in the graph.
+  public static let calibrated: IRProperty = "calibrated"
+  /// Linear layers chosen by the layout policy carry quantized weights.
+  public static let quantized: IRProperty = "quantized"
+
+  /// Properties that any change to the graph may break, so they hold after a pass only when the
+  /// pass made no change or establishes them itself. Every other property, once established,
+  /// is kept: a later pass that would break it must not run after the pass establishing it.
+  public static let invalidatedByChange: Set<IRProperty> = [.canonical]
 }
 
 /// One option a pass accepts, with its default and help text.

@@ -14,9 +14,27 @@ public struct Diagnostic: Sendable, CustomStringConvertible, Codable {
   public let op: String?
   public let message: String
 
+  public init(severity: Severity, pass: String, node: String?, op: String?, message: String) {
+    self.severity = severity
+    self.pass = pass
+    self.node = node
+    self.op = op
+    self.message = message
+  }
+
+  /// `fold-transposes: node 't1' (onnx.Transpose): warning: …`, the form `CHECK-ERROR:` lines match.
   public var description: String {
     let at = node.map { "node '\($0)' (\(op ?? "?")): " } ?? ""
     return "\(pass): \(at)\(severity.rawValue): \(message)"
+  }
+}
+
+/// A pass reported error diagnostics: the pipeline stops after it.
+public struct DiagnosedErrors: Error, CustomStringConvertible, Sendable {
+  public let diagnostics: [Diagnostic]
+  public var description: String {
+    let errors = diagnostics.filter { $0.severity == .error }
+    return "\(errors.count) error diagnostic(s): " + errors.map(\.description).joined(separator: "; ")
   }
 }
 
@@ -36,18 +54,29 @@ public final class PassContext {
   /// How many mutations went through this context; a composite pass compares it across rounds.
   public private(set) var changeCount = 0
 
-  init(passName: String, options: PassOptions, graph: Graph, statistics: [String], calibration: CalibrationSamples? = nil) {
+  /// The host's op registry. A pass loaded at run time links its own copy of GraphIR, so it
+  /// must reach the host's schemas (custom ops included) through here, never `OpRegistry.shared`.
+  public let ops: OpRegistry
+
+  init(passName: String, options: PassOptions, graph: Graph, statistics: [String], ops: OpRegistry = .shared,
+       calibration: CalibrationSamples? = nil) {
     self.passName = passName
     self.calibration = calibration
     self.options = options
     self.graph = graph
+    self.ops = ops
     for s in statistics { self.statistics[s] = 0 }
   }
+
+  /// True once the pass reported an error diagnostic; the pipeline stops after this pass.
+  public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
   // MARK: Reporting
 
   public func count(_ statistic: String, by n: Int = 1) { statistics[statistic, default: 0] += n }
 
+  /// Records a diagnostic about `node` (or the whole graph). An `.error` fails the pipeline
+  /// once the pass returns, so a pass can report every problem it finds before stopping.
   public func diagnose(_ severity: Severity, _ message: String, at node: Node? = nil) {
     diagnostics.append(Diagnostic(severity: severity, pass: passName, node: node?.name, op: node?.op, message: message))
   }
@@ -98,12 +127,12 @@ public final class PassContext {
     let placeholder = [TensorType](repeating: TensorType(.float32, nil), count: resultCount)
     let n = graph.insertNode(op, before: anchor, name: name ?? anchor.name, operands: operands,
                              attributes: attributes, resultTypes: placeholder)
-    for (r, t) in zip(n.results, try graph.inferResultTypes(of: n)) { r.type = t }
+    for (r, t) in zip(n.results, try graph.inferResultTypes(of: n, registry: ops)) { r.type = t }
     return n
   }
 
   /// Re-infers every value's type after rewrites that may have made shapes known.
-  public func refreshTypes() throws { try graph.inferTypes() }
+  public func refreshTypes() throws { try graph.inferTypes(registry: ops) }
 
   // MARK: Evaluation
 
@@ -123,6 +152,13 @@ public final class PassContext {
   public func evaluate(
     op: String, attributes: AttributeMap, inputs: [Tensor?], resultCount: Int = 1, nodeName: String = ""
   ) throws -> [Tensor] {
-    try Interpreter.evaluate(op: op, attributes: attributes, inputs: inputs, resultCount: resultCount, nodeName: nodeName)
+    try Interpreter.evaluate(op: op, attributes: attributes, inputs: inputs, resultCount: resultCount,
+                             nodeName: nodeName, ops: ops)
+  }
+
+  /// Runs a whole graph (a subgraph a pass built, or a copy of the one it works on) on the
+  /// interpreter: packed in memory and loaded exactly as `graphc run` loads a `.gcb`.
+  public func execute(_ graph: Graph, inputs: [String: Tensor]) throws -> [String: Tensor] {
+    try executeGraph(graph, inputs: inputs, ops: ops)
   }
 }

@@ -7,9 +7,35 @@ public final class PassRegistry: @unchecked Sendable {
   public static let shared = PassRegistry()
   private var passes: [String: GraphPass] = [:]
   private var presets: [String: (pipeline: String, summary: String)] = [:]
+  private var propertyChecks: [IRProperty: PropertyCheck] = [:]
   private let lock = NSLock()
 
-  public init() {}
+  /// Checks that confirm a property on the graph itself: nil when it holds, else why not.
+  public typealias PropertyCheck = @Sendable (Graph) -> String?
+
+  /// A registry with no passes and no presets, and the built-in property checks
+  /// (`shapes-inferred`, `no-batchnorm`).
+  public init() {
+    propertyChecks = builtinPropertyChecks
+  }
+
+  /// Lets the pass manager confirm `property` on the graph when no earlier pass established
+  /// it. Registering a second check for one property is an error.
+  public func registerPropertyCheck(_ property: IRProperty, _ check: @escaping PropertyCheck) throws {
+    lock.lock(); defer { lock.unlock() }
+    guard propertyChecks[property] == nil else { throw PipelineError("property '\(property)' already has a check") }
+    propertyChecks[property] = check
+  }
+
+  public func propertyCheck(_ property: IRProperty) -> PropertyCheck? {
+    lock.lock(); defer { lock.unlock() }
+    return propertyChecks[property]
+  }
+
+  /// The registered passes that establish `property`, sorted by name.
+  public func passes(establishing property: IRProperty) -> [String] {
+    allPasses.filter { $0.establishes.contains(property) }.map(\.name)
+  }
 
   public func register(_ pass: GraphPass) throws {
     lock.lock(); defer { lock.unlock() }

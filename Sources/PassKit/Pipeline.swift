@@ -22,11 +22,15 @@ public indirect enum PipelineElement: Sendable, CustomStringConvertible {
 
 public struct Pipeline: Sendable, CustomStringConvertible {
   public let elements: [PipelineElement]
+  /// The registry the text was parsed against; the pass manager asks it which pass would
+  /// establish a missing property and how to confirm one.
+  public let registry: PassRegistry
 
   /// Parses pipeline text against `registry`. Unknown passes and options are errors that list
   /// or suggest valid names; an empty text is the empty pipeline.
   public init(parsing text: String, registry: PassRegistry = .shared) throws {
     var p = PipelineParser(text: Array(text), registry: registry)
+    self.registry = registry
     elements = try p.parseList(closing: nil)
   }
 

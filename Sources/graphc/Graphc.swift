@@ -1,11 +1,32 @@
-// Graphc.swift - The `graphc` command: optimize, run, inspect, print, passes, bench.
+// Graphc.swift - The `graphc` command (optimize, run, inspect, print, passes, bench, opt,
+// test-passes) as a library, so a custom driver with extra passes is three lines.
 
 import ArgumentParser
 import Foundation
+import GraphcDriver
+import PassKit
 
-@main
-struct Graphc: ParsableCommand {
-  static let configuration = CommandConfiguration(
+/// Runs the graphc command line with `extraPasses` registered beside the built-ins, then exits.
+/// This is the whole `main.swift` of `graphc` and of a custom driver:
+///
+///     import GraphcCLI
+///     import MyPasses
+///     runGraphcCLI(extraPasses: myPasses)
+public func runGraphcCLI(
+  extraPasses: [GraphPass] = [], presets: [(name: String, pipeline: String, summary: String)] = []
+) -> Never {
+  reportingErrors {
+    for pass in extraPasses { try builtinRegistry.register(pass) }
+    for p in presets { try builtinRegistry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
+  }
+  Graphc.main()
+  Foundation.exit(0)
+}
+
+public struct Graphc: ParsableCommand {
+  public init() {}
+
+  public static let configuration = CommandConfiguration(
     commandName: "graphc",
     abstract: "Compile ONNX models into packed .gcb binaries and run them.",
     discussion: """
@@ -16,7 +37,7 @@ struct Graphc: ParsableCommand {
         graphc passes                         # what the optimizer can do
       """,
     version: "0.1.0",
-    subcommands: [Optimize.self, Run.self, Inspect.self, PrintIR.self, Passes.self, Bench.self, Opt.self])
+    subcommands: [Optimize.self, Run.self, Inspect.self, PrintIR.self, Passes.self, Bench.self, Opt.self, TestPasses.self])
 }
 
 /// Writes a one-line error to stderr and exits non-zero; used for every failure on user input.

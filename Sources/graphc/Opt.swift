@@ -1,4 +1,4 @@
-// Opt.swift - `graphc opt`: textual IR in, pipeline, textual IR out (for pass development).
+// Opt.swift - `graphc opt`: run a pipeline over textual IR, the pass developer's loop.
 
 import ArgumentParser
 import Foundation
@@ -12,7 +12,8 @@ struct Opt: ParsableCommand {
     discussion: """
       The pass developer's loop, like mlir-opt:
         graphc opt fixtures/passes/canonicalize/dce.gir --pipeline dce
-      A file split by '// -----' lines is processed case by case.
+      A file split by '// -----' lines is processed case by case. IR dumps, diagnostics and the
+      timing table go to stderr; the resulting IR to stdout.
       """)
 
   @Argument(help: "A .gir file ('-' for stdin).")
@@ -21,11 +22,13 @@ struct Opt: ParsableCommand {
   @Option(help: "Pipeline text.")
   var pipeline: String = ""
 
-  @Flag(help: "Verify the IR after every pass.")
-  var verifyEach = false
+  @OptionGroup var instrumentation: InstrumentationOptions
+
+  @OptionGroup var plugins: PluginOptions
 
   func run() throws {
     reportingErrors {
+      try plugins.load()
       let text: String
       if file == "-" {
         text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
@@ -33,15 +36,29 @@ struct Opt: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: file) else { throw DriverError("\(file): cannot read the file") }
         text = String(decoding: data, as: UTF8.self)
       }
+      var options = OptimizeOptions()
+      try instrumentation.apply(to: &options)
       let parsed = try Pipeline(parsing: pipeline, registry: builtinRegistry)
-      let cases = text.components(separatedBy: "\n// -----")
-      for (i, caseText) in cases.enumerated() {
+      var records: [PipelineRunRecord] = []
+      var firstError: Error? = nil
+      for (i, caseText) in text.components(separatedBy: "\n// -----").enumerated() {
         let graph = try parseGraph(caseText)
         try graph.inferTypes()
-        _ = try PassManager(instrumentation: PassInstrumentation(verifyEach: verifyEach)).run(parsed, on: graph)
+        let run = runPipeline(parsed, on: graph, options: options) { note($0) }
+        records.append(run.record)
+        printDiagnostics(run.record.passes, input: file)
+        if instrumentation.timing { note(timingTable(run.record.passes)) }
+        if let error = run.error {
+          firstError = error
+          break
+        }
         if i > 0 { print("// -----") }
         print(printGraph(graph), terminator: "")
       }
+      if let path = instrumentation.report {
+        try writeReport(PipelineReport(tool: "graphc opt", input: file, runs: records), to: path)
+      }
+      if let firstError { throw firstError }
     }
   }
 }

@@ -5,6 +5,7 @@ import Foundation
 import GraphcDriver
 import GraphIR
 import PackedFormat
+import PassKit
 
 struct Optimize: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -31,14 +32,9 @@ struct Optimize: ParsableCommand {
   @Option(name: .customLong("shape"), help: ArgumentHelp("Fix a symbolic input shape.", valueName: "NAME=DIMS"))
   var shapes: [String] = []
 
-  @Flag(help: "Verify the IR after every pass.")
-  var verifyEach = false
+  @OptionGroup var instrumentation: InstrumentationOptions
 
-  @Option(name: .customLong("print-ir-after"), help: ArgumentHelp("Print the IR after the named pass.", valueName: "PASS"))
-  var printAfter: [String] = []
-
-  @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
-  var printAfterAll = false
+  @OptionGroup var plugins: PluginOptions
 
   @Option(help: ArgumentHelp("Calibration inputs: one subfolder of <input>.npy files, or one .npz, per sample.", valueName: "DIR"))
   var calibration: String?
@@ -51,12 +47,11 @@ struct Optimize: ParsableCommand {
 
   func run() throws {
     reportingErrors {
+      try plugins.load()
       var options = OptimizeOptions()
       options.pipeline = pipeline
       options.preset = preset
-      options.verifyEach = verifyEach
-      options.printAfter = Set(printAfter)
-      options.printAfterAll = printAfterAll
+      try instrumentation.apply(to: &options)
       options.calibrationDirectory = calibration
       options.calibrationRandom = calibrationRandom
       if let n = calibrationRandom { note("warning: --calibration-random \(n): calibration uses SYNTHETIC random inputs; choices made from it are not representative") }
@@ -65,14 +60,21 @@ struct Optimize: ParsableCommand {
         options.shapes[name] = dims
       }
       let start = Date()
-      let result = try GraphcDriver.optimize(modelPath: model, options: options) { pass, graph in
-        note("// ----- IR after \(pass) -----\n\(printGraph(graph))")
+      let result: OptimizeResult
+      do {
+        result = try GraphcDriver.optimize(modelPath: model, options: options) { note($0) }
+      } catch let failure as PassFailure {
+        // Warnings and remarks before the error are part of the story; the timing too.
+        printDiagnostics(failure.reports, input: model)
+        if instrumentation.timing { note(timingTable(failure.reports)) }
+        throw failure
       }
       let out = output ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".gcb"
       try writeFileAtomically(result.packed, to: out)
       let seconds = Date().timeIntervalSince(start)
       if json { print(summaryJSON(result, out: out, seconds: seconds)) } else { printSummary(result, out: out, seconds: seconds) }
-      for r in result.reports { for d in r.diagnostics { note(d.description) } }
+      printDiagnostics(result.reports, input: model)
+      if instrumentation.timing { note(timingTable(result.reports)) }
     }
   }
 

@@ -11,8 +11,11 @@ struct Passes: ParsableCommand {
   @Option(help: "Print only this preset's pipeline text.")
   var preset: String?
 
+  @OptionGroup var plugins: PluginOptions
+
   func run() throws {
     reportingErrors {
+      try plugins.load()
       let registry = builtinRegistry
       if let preset {
         guard let text = registry.preset(named: preset) else {

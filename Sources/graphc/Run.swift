@@ -7,6 +7,7 @@ import GraphIR
 import Interpreter
 import Calibration
 import PackedFormat
+import GraphcTestSupport
 
 /// Options shared by `run` and `bench`.
 struct ModelInputOptions: ParsableArguments {
@@ -150,41 +151,4 @@ func peakRSSBytes() -> Int {
   var usage = rusage()
   getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
   return Int(usage.ru_maxrss) * 1024
-}
-
-/// A small deterministic generator, so benchmark inputs are the same on every run.
-struct SplitMix64 {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
-/// Uniform values in [-1, 1) for floats, small non-negative integers otherwise.
-func randomTensor(_ dtype: DType, shape: [Int], rng: inout SplitMix64) -> Tensor {
-  let t = Tensor(zeros: dtype, shape: shape)
-  let n = t.count
-  switch dtype {
-  case .float32:
-    let p = t.pointer(as: Float.self)
-    for i in 0..<n { p[i] = Float(rng.unit() * 2 - 1) }
-  case .float64:
-    let p = t.pointer(as: Double.self)
-    for i in 0..<n { p[i] = rng.unit() * 2 - 1 }
-  case .int64:
-    let p = t.pointer(as: Int64.self)
-    for i in 0..<n { p[i] = Int64(rng.next() % 4) }
-  case .int32:
-    let p = t.pointer(as: Int32.self)
-    for i in 0..<n { p[i] = Int32(rng.next() % 4) }
-  default:
-    break  // zeros are a valid input of every other type
-  }
-  return t
 }

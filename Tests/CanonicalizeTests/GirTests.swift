@@ -9,13 +9,13 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/canonicalize"
 
 @Suite struct CanonicalizeGirTests {
-  static let files = girFiles(in: passTests)
+  static let files = girFiles(under: passTests)
 
   @Test func thereAreTests() { #expect(Self.files.count >= 4) }
 
   @Test(arguments: files)
-  func girFile(_ name: String) {
-    let failures = runGirFile("\(passTests)/\(name)", registry: builtinRegistry)
+  func girFile(_ path: String) {
+    let failures = runGirFile(path, registry: builtinRegistry)
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
   }
 }

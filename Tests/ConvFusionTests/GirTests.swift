@@ -9,18 +9,18 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/conv-fusion"
 
 @Suite struct ConvFusionGirTests {
-  static let files = girFiles(in: passTests)
+  static let files = girFiles(under: passTests)
 
   @Test func everyPassHasTests() {
     for pass in ["fold-batchnorm", "fold-conv-affine", "fold-pad", "fuse-conv-activation", "fuse-conv-add",
                  "fuse-depthwise-pointwise", "npu-lint"] {
-      #expect(Self.files.contains("\(pass).gir"), "missing fixtures/passes/conv-fusion/\(pass).gir")
+      #expect(Self.files.contains("\(passTests)/\(pass).gir"), "missing fixtures/passes/conv-fusion/\(pass).gir")
     }
   }
 
   @Test(arguments: files)
-  func girFile(_ name: String) {
-    let failures = runGirFile("\(passTests)/\(name)", registry: builtinRegistry)
+  func girFile(_ path: String) {
+    let failures = runGirFile(path, registry: builtinRegistry)
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
   }
 }

@@ -18,7 +18,7 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 @Suite struct FixtureModelTests {
   // resnet and mobilenetv2 run at 224x224 in the benchmark only (seconds each in debug); the
   // suite runs their 64x64 variants.
-  static let models = ["convnet", "mlp", "transformer", "resnet_64", "mobilenetv2_64"]
+  static let models = ["convnet", "mlp", "transformer", "transposes", "resnet_64", "mobilenetv2_64"]
   static let presets = ["none", "default"]
 
   @Test(arguments: models, presets)

@@ -11,14 +11,14 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/sparse-attention"
 
 @Suite struct SparseAttentionGirTests {
-  static let files = girFiles(in: passTests)
+  static let files = girFiles(under: passTests)
 
   @Test func thereAreTests() { #expect(Self.files.count >= 2) }
 
   /// Each case is calibrated on two synthetic samples of its graph's inputs.
   @Test(arguments: files)
-  func girFile(_ name: String) {
-    let failures = runGirFile("\(passTests)/\(name)", registry: builtinRegistry) { graph in
+  func girFile(_ path: String) {
+    let failures = runGirFile(path, registry: builtinRegistry) { graph in
       try CalibrationSet.random(count: 2, inputs: graph.inputs.map { .init(name: $0.name, type: $0.type) })
     }
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")

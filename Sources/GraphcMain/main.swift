@@ -1,0 +1,3 @@
+// main.swift - The `graphc` executable: the command-line library with the built-in passes.
+import GraphcCLI
+runGraphcCLI()

@@ -1,0 +1,15 @@
+// GraphExecution.swift - Running a graph on the interpreter from inside the compiler.
+
+import GraphIR
+import PackedFormat
+import Interpreter
+
+/// Packs `graph` into `.gcb` bytes in memory, loads them with the interpreter and runs it on
+/// `inputs` (by graph input name). This is the only way PassKit executes graphs: `--check-each`,
+/// `.gir` `EXPECT:` lines and passes (through `PassContext.execute`) all run the model exactly
+/// as `graphc run` would run the written file. The graph is not changed.
+public func executeGraph(_ graph: Graph, inputs: [String: Tensor], ops: OpRegistry = .shared) throws -> [String: Tensor] {
+  let bytes = try writeGCB(graph: graph, metadata: [:])
+  let model = try Model(packed: PackedModel(bytes: bytes, name: graph.name), ops: ops)
+  return try model.run(inputs)
+}
