@@ -19,6 +19,8 @@ public struct OptimizeOptions: Sendable {
   public var verifyEach = false
   public var printAfter: Set<String> = []
   public var printAfterAll = false
+  /// Ceilings on the model file, tensors, node count and the compiled arena.
+  public var limits = ResourceLimits.default
 
   public init() {}
 }
@@ -56,6 +58,7 @@ public func optimize(
   let pipeline = try resolvePipeline(options)
   var importOptions = ImportOptions()
   importOptions.shapes = options.shapes
+  importOptions.limits = options.limits
   let graph = try importONNX(path: modelPath, options: importOptions)
   return try optimize(graph: graph, pipeline: pipeline, options: options, printer: printer)
 }
@@ -75,7 +78,7 @@ public func optimize(
   metadata["producer"] = "graphc \(graphcVersion)"
   metadata["pipeline"] = pipeline.description
   metadata["pass-statistics"] = statisticsJSON(reports)
-  let packed = try writeGCB(graph: graph, metadata: metadata)
+  let packed = try writeGCB(graph: graph, metadata: metadata, limits: options.limits)
   return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: reports,
                         opsBefore: before, opsAfter: opHistogram(graph), packed: packed)
 }

@@ -4,9 +4,16 @@ import Dispatch
 import Foundation
 
 /// How many threads kernels may use at once (1 = serial). `graphc run/bench --threads` and
-/// apps set it; the default is the number of active cores.
+/// apps set it; the default is the number of active cores. Safe to set while models run on
+/// other threads (a lock guards it; kernels read it once per op).
 public enum InterpreterThreads {
-  nonisolated(unsafe) public static var count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var value = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+  public static var count: Int {
+    get { lock.lock(); defer { lock.unlock() }; return value }
+    set { lock.lock(); value = max(1, newValue); lock.unlock() }
+  }
 }
 
 /// Splits `0..<count` into at most `InterpreterThreads.count` contiguous chunks of at least

@@ -52,9 +52,11 @@ public final class PackedModel {
 
   /// Maps `path` read-only and validates it. `verifyChecksums: false` skips the CRC of the
   /// sections (structure is still fully validated), which avoids touching every weight page.
-  public convenience init(path: String, verifyChecksums: Bool = true) throws {
+  /// Files over `maxBytes` are refused before they are mapped.
+  public convenience init(path: String, verifyChecksums: Bool = true, maxBytes: Int = ResourceLimits.default.modelBytes) throws {
     let name = path.split(separator: "/").last.map(String.init) ?? path
-    try self.init(file: try FileBytes(mapping: path, displayName: name), name: name, verifyChecksums: verifyChecksums)
+    let file = try FileBytes(mapping: path, displayName: name, maxBytes: maxBytes)
+    try self.init(file: file, name: name, verifyChecksums: verifyChecksums)
   }
 
   /// Validates an in-memory file (copied into 64-byte aligned storage).
@@ -93,7 +95,7 @@ final class FileBytes: @unchecked Sendable {
     mapped = false
   }
 
-  init(mapping path: String, displayName: String) throws {
+  init(mapping path: String, displayName: String, maxBytes: Int) throws {
     func fail(_ what: String) -> PackedFormatError {
       PackedFormatError(file: displayName, section: nil, offset: nil, message: "\(what): \(String(cString: strerror(errno)))")
     }
@@ -106,6 +108,10 @@ final class FileBytes: @unchecked Sendable {
       throw PackedFormatError(file: displayName, section: nil, offset: nil, message: "not a regular file")
     }
     count = Int(st.st_size)
+    guard count <= maxBytes else {
+      let message = ResourceLimits.exceeded(.modelBytes, count, limit: maxBytes, what: "the file")
+      throw PackedFormatError(file: displayName, section: nil, offset: nil, message: message)
+    }
     mapped = count > 0
     if count == 0 {
       base = nil

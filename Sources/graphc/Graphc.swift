@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import GraphIR
 
 @main
 struct Graphc: ParsableCommand {
@@ -21,7 +22,8 @@ struct Graphc: ParsableCommand {
 
 /// Writes a one-line error to stderr and exits non-zero; used for every failure on user input.
 func fail(_ error: Error) -> Never {
-  FileHandle.standardError.write(Data("graphc: error: \(error)\n".utf8))
+  // Names from a model may hold control characters; the message stays one printable line.
+  FileHandle.standardError.write(Data("graphc: error: \(escapingControlCharacters("\(error)"))\n".utf8))
   Foundation.exit(1)
 }
 

@@ -43,6 +43,8 @@ struct Optimize: ParsableCommand {
   @Flag(help: "Print the summary as one JSON object on stdout.")
   var json = false
 
+  @OptionGroup(title: "Limits") var limits: LimitOptions
+
   func run() throws {
     reportingErrors {
       var options = OptimizeOptions()
@@ -51,6 +53,7 @@ struct Optimize: ParsableCommand {
       options.verifyEach = verifyEach
       options.printAfter = Set(printAfter)
       options.printAfterAll = printAfterAll
+      options.limits = try limits.limits()
       for s in shapes {
         let (name, dims) = try parseShapeArgument(s)
         options.shapes[name] = dims

@@ -22,22 +22,26 @@ struct ModelInputOptions: ParsableArguments {
   @Option(help: "Threads the kernels may use (default: all cores).")
   var threads: Int = InterpreterThreads.count
 
+  @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
   func validate() throws {
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
   }
 
   func load() throws -> Model {
     InterpreterThreads.count = threads
+    let limits = try limitOptions.limits()
     if model.hasSuffix(".onnx") {
       var options = OptimizeOptions()
+      options.limits = limits
       for s in shapes {
         let (name, dims) = try parseShapeArgument(s)
         options.shapes[name] = dims
       }
       let result = try GraphcDriver.optimize(modelPath: model, options: options)
-      return try Model(bytes: result.packed, name: model)
+      return try Model(bytes: result.packed, name: model, limits: limits)
     }
-    return try Model(path: model)
+    return try Model(path: model, limits: limits)
   }
 }
 
