@@ -11,11 +11,12 @@ import Darwin
 /// Serializes `graph` into `.gcb` bytes (Docs/FileFormat.md). The graph must be verified and in
 /// schedule order; constants' bytes go to the weights section and intermediates get arena
 /// offsets from `planMemory`. `metadata` is merged over `graph.metadata`. The output is
-/// deterministic: the same graph and metadata give the same bytes.
-public func writeGCB(graph: Graph, metadata: [String: String]) throws -> [UInt8] {
+/// deterministic: the same graph and metadata give the same bytes. Fails when a planned tensor
+/// or the arena exceeds `limits`, so a file that would not load is never written.
+public func writeGCB(graph: Graph, metadata: [String: String], limits: ResourceLimits = .default) throws -> [UInt8] {
   let table = try TensorTable(graph)
   var strings = StringTable()
-  let plan = try table.plan()
+  let plan = try table.plan(limits)
 
   var weights = ByteWriter()
   var tensors = ByteWriter()
@@ -226,7 +227,7 @@ private struct TensorTable {
   }
 
   /// Arena offsets for node results with static shapes; nil for the rest (dynamic).
-  func plan() throws -> (arena: MemoryPlan, offsets: [Int?]) {
+  func plan(_ limits: ResourceLimits) throws -> (arena: MemoryPlan, offsets: [Int?]) {
     let life = resultLifetimes(tensorCount: entries.count, steps: steps, outputs: outputIndices)
     var planned: [Int] = []
     var buffers: [BufferLifetime] = []
@@ -235,10 +236,12 @@ private struct TensorTable {
       guard let n = checkedElementCount(shape), n <= GCB.maxTensorElements else {
         throw GraphError("value '\(e.name)' of shape \(shape) is too large to plan")
       }
+      try limits.check(.tensorBytes, checkedByteCount(shape, e.type.dtype), what: "value '\(e.name)' of shape \(shape)")
       planned.append(i)
       buffers.append(BufferLifetime(size: n * e.type.dtype.byteSize, firstUse: l.first, lastUse: l.last))
     }
     let arena = planMemory(buffers)
+    try limits.check(.arenaBytes, arena.arenaSize, what: "the memory plan's arena")
     var offsets = [Int?](repeating: nil, count: entries.count)
     for (k, i) in planned.enumerated() { offsets[i] = arena.offsets[k] }
     return (arena, offsets)
@@ -275,9 +278,13 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     defer { close(fd) }
     fchmod(fd, 0o644)
     var written = 0
+    let stall = stallMidWrite()
     try bytes.withUnsafeBytes { buf in
       while written < buf.count {
-        let n = write(fd, buf.baseAddress! + written, buf.count - written)  // safe: count > 0 here
+        // Half the file at first when a test asked for a stall, then sleep: a window to kill us in.
+        let chunk = stall > 0 && written == 0 ? max(1, buf.count / 2) : buf.count - written
+        let n = write(fd, buf.baseAddress! + written, chunk)  // safe: count > 0 here
+        if stall > 0 && written == 0 && n > 0 { sleep(UInt32(stall)) }
         if n < 0 {
           if errno == EINTR { continue }
           throw failure("write failed")
@@ -292,4 +299,11 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
   // Make the rename itself durable; failure here does not undo a complete write.
   let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
   if dfd >= 0 { fsync(dfd); close(dfd) }
+}
+
+/// Seconds to pause after writing the first half of a file: `GRAPHC_TEST_STALL_WRITE`, read
+/// only by tests that kill `graphc optimize` mid-write (Tests/FixtureModelTests/NothingLostTests).
+private func stallMidWrite() -> Int {
+  guard let v = getenv("GRAPHC_TEST_STALL_WRITE") else { return 0 }
+  return min(max(Int(String(cString: v)) ?? 0, 0), 60)
 }
