@@ -116,8 +116,25 @@ public struct GraphError: Error, CustomStringConvertible, Sendable {
 
   public var description: String {
     guard let node else { return message }
-    return "node '\(node)' (\(op ?? "?")): \(message)"
+    return "node '\(escapingControlCharacters(node))' (\(op ?? "?")): \(message)"
   }
+}
+
+/// `name` with control characters written as escapes (`\n`, `\t`, `\r`, `\u{1b}`), so that a
+/// name taken from an untrusted model can neither break a one-line error nor drive a terminal.
+public func escapingControlCharacters(_ name: String) -> String {
+  guard name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return name }
+  var out = ""
+  for u in name.unicodeScalars {
+    switch u {
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
+    case "\r": out += "\\r"
+    default:
+      if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+    }
+  }
+  return out
 }
 
 /// Normalizes a possibly negative axis against `rank`, or throws.

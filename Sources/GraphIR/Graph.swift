@@ -79,8 +79,19 @@ public final class Graph {
   /// Free-form provenance (source model digest, producer, opset) carried into the `.gcb`.
   public var metadata: [String: String] = [:]
   private var nextID = 0
+  /// Nodes erased from the schedule. Kept until the graph dies, so a pass may still read an
+  /// erased node's results; see `deinit`.
+  private var erased: [Node] = []
 
   public init(name: String) { self.name = name }
+
+  /// A node and its results reference each other (`results`, `Definition.result`). Breaking
+  /// that cycle here lets every node, value and constant tensor be freed with the graph;
+  /// values that outlive it keep their producer, which then has no results.
+  deinit {
+    for n in nodes { n.results.removeAll() }
+    for n in erased { n.results.removeAll() }
+  }
 
   private func makeValue(name: String, type: TensorType, definition: Definition) -> Value {
     defer { nextID += 1 }
@@ -173,6 +184,7 @@ public final class Graph {
     }
     node.isLive = false
     nodes.removeAll { $0 === node }
+    erased.append(node)
   }
 
   /// Drops constants that nothing uses any more.

@@ -35,6 +35,8 @@ public struct OptimizeOptions: Sendable {
   public var checkEachDir: String?
   public var checkEachInputs: [String: Tensor]?
   public var tolerance = Tolerance(1e-4)
+  /// Ceilings on the model file, tensors, node count and the compiled arena.
+  public var limits = ResourceLimits.default
 
   public init() {}
 
@@ -86,6 +88,7 @@ public func optimize(
   let pipeline = try resolvePipeline(options, registry: registry)
   var importOptions = ImportOptions()
   importOptions.shapes = options.shapes
+  importOptions.limits = options.limits
   let graph = try importONNX(path: modelPath, options: importOptions)
   return try optimize(graph: graph, pipeline: pipeline, options: options, input: modelPath, sink: sink)
 }
@@ -105,7 +108,7 @@ public func optimize(
   metadata["producer"] = "graphc \(graphcVersion)"
   metadata["pipeline"] = pipeline.description
   metadata["pass-statistics"] = statisticsJSON(run.record.passes)
-  let packed = try writeGCB(graph: graph, metadata: metadata, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
+  let packed = try writeGCB(graph: graph, metadata: metadata, limits: options.limits, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
   return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: run.record.passes,
                         opsBefore: run.record.opsBefore, opsAfter: opHistogram(graph), packed: packed)
 }

@@ -30,6 +30,7 @@ public final class Model {
   /// Per tensor: constants and planned arena views; nil for inputs and dynamic tensors.
   private let template: [Tensor?]
   private let lock = NSLock()
+  private let limits: ResourceLimits
 
   /// One scheduled node with its prepared kernel.
   private struct Step {
@@ -41,16 +42,29 @@ public final class Model {
     let inferAtRunTime: Bool
   }
 
-  /// Maps and loads a `.gcb`. `verifyWeightChecksum: false` skips the CRC of the weights
-  /// section (see `PackedModel(path:verifyChecksums:verifyWeightChecksum:)`).
-  public convenience init(path: String, verifyWeightChecksum: Bool = true) throws {
-    try self.init(packed: PackedModel(path: path, verifyWeightChecksum: verifyWeightChecksum))
+  /// Maps and loads a `.gcb`, refusing it when it breaks a ceiling of `limits`.
+  /// `verifyWeightChecksum: false` skips the CRC of the weights section (see
+  /// `PackedModel(path:verifyChecksums:verifyWeightChecksum:maxBytes:)`).
+  public convenience init(path: String, verifyWeightChecksum: Bool = true, limits: ResourceLimits = .default) throws {
+    try self.init(packed: PackedModel(path: path, verifyWeightChecksum: verifyWeightChecksum, maxBytes: limits.modelBytes),
+                  limits: limits)
   }
 
-  public init(packed: PackedModel, ops: OpRegistry = .shared, kernels: KernelRegistry = .shared) throws {
+  /// Prepares a validated file. Fails when the file exceeds `limits`: its node count, its
+  /// arena, or the declared size of any tensor; the tensor-bytes ceiling also bounds every
+  /// allocation made while running.
+  public init(packed: PackedModel, limits: ResourceLimits = .default, ops: OpRegistry = .shared,
+              kernels: KernelRegistry = .shared) throws {
     self.packed = packed
+    self.limits = limits
     inputs = packed.inputs.map { ($0.name, packed.tensors[$0.tensor].type) }
     outputs = packed.outputs.map { ($0.name, packed.tensors[$0.tensor].type) }
+    try limits.check(.nodes, packed.nodes.count, what: "the model")
+    for t in packed.tensors {
+      guard let shape = t.type.staticShape else { continue }
+      try limits.check(.tensorBytes, checkedByteCount(shape, t.type.dtype), what: "tensor '\(t.name)' of shape \(shape)")
+    }
+    try limits.check(.arenaBytes, packed.arenaSize, what: "the arena")
     try checkAllocation(bytes: packed.arenaSize, what: "the arena")
     arena = TensorStorage(byteCount: packed.arenaSize)
 
@@ -168,7 +182,9 @@ public final class Model {
             // Static declared dims equal the concrete shape (checked above), so the view fits.
             values[r] = planned
           } else {
-            try checkAllocation(shape: shape, dtype: t.dtype, what: "result '\(info.name)'")
+            let what = "result '\(info.name)' of shape \(shape)"
+            try limits.check(.tensorBytes, checkedByteCount(shape, t.dtype), what: what)
+            try checkAllocation(bytes: shape.reduce(t.dtype.byteSize, *), what: what)
             values[r] = Tensor(zeros: t.dtype, shape: shape)
           }
         }
@@ -227,9 +243,3 @@ private func checkAllocation(bytes: Int, what: String) throws {
   }
 }
 
-private func checkAllocation(shape: [Int], dtype: DType, what: String) throws {
-  guard let n = checkedElementCount(shape), n <= GCB.maxTensorElements else {
-    throw GraphError("\(what) of shape \(shape) has too many elements")
-  }
-  try checkAllocation(bytes: n * dtype.byteSize, what: what)
-}

@@ -5,16 +5,23 @@ import Dispatch
 import Foundation
 
 /// How many threads kernels may use at once (1 = serial). `graphc run/bench --threads` set the
-/// process default; `Model.run(_:threads:)` and `Model.threads` override it for one run on the
-/// calling thread only, so models run from different threads can use different budgets.
+/// process default (safe to set while models run on other threads: a lock guards it);
+/// `Model.run(_:threads:)` and `Model.threads` override it for one run on the calling thread
+/// only, so models run from different threads can use different budgets.
 public enum InterpreterThreads {
-  nonisolated(unsafe) public static var count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var value = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+  public static var count: Int {
+    get { lock.lock(); defer { lock.unlock() }; return value }
+    set { lock.lock(); value = max(1, newValue); lock.unlock() }
+  }
 
   /// The budget for work started on the calling thread: 1 inside a parallel body (no nested
   /// splitting, hence no oversubscription), else the per-run override or `count`.
   public static var current: Int {
     let local = Int(graphc_thread_budget())
-    return local > 0 ? local : max(1, count)
+    return local > 0 ? local : count
   }
 
   /// Runs `body` with the calling thread's budget set to `threads` (nil keeps the current one).

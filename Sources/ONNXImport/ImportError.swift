@@ -69,7 +69,7 @@ public struct ImportError: Error, CustomStringConvertible, Sendable {
 
   public var description: String {
     guard let node else { return "\(source): \(message)" }
-    return "\(source): node '\(node)' (\(opType ?? "?")): \(message)"
+    return "\(source): node '\(escapingControlCharacters(node))' (\(opType ?? "?")): \(message)"
   }
 }
 

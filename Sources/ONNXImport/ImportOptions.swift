@@ -1,5 +1,7 @@
 // ImportOptions.swift - Knobs of the ONNX importer: fixed input shapes and size limits.
 
+import GraphIR
+
 /// Options for `importONNX`. The defaults accept any model ONNX itself can represent
 /// (protobuf caps a file at 2 GiB) and no more.
 public struct ImportOptions: Sendable {
@@ -10,6 +12,8 @@ public struct ImportOptions: Sendable {
   public var maxModelBytes: Int
   /// Largest element count of one tensor (never more than 2^32).
   public var maxTensorElements: Int
+  /// Largest byte size of one tensor, stored or declared (`--max-tensor-bytes`).
+  public var maxTensorBytes: Int
   /// Largest external-data file mapped.
   public var maxExternalFileBytes: Int
   /// Largest number of nodes in the graph.
@@ -20,18 +24,37 @@ public struct ImportOptions: Sendable {
 
   public init(
     shapes: [String: [Int]] = [:],
-    maxModelBytes: Int = 2 << 30,
+    maxModelBytes: Int = ResourceLimits.default.modelBytes,
     maxTensorElements: Int = 1 << 32,
+    maxTensorBytes: Int = ResourceLimits.default.tensorBytes,
     maxExternalFileBytes: Int = 1 << 40,
-    maxNodes: Int = 1_000_000,
+    maxNodes: Int = ResourceLimits.default.nodes,
     acceptNewerOpsets: Bool = false
   ) {
     self.shapes = shapes
     self.maxModelBytes = maxModelBytes
     self.maxTensorElements = maxTensorElements
+    self.maxTensorBytes = maxTensorBytes
     self.maxExternalFileBytes = maxExternalFileBytes
     self.maxNodes = maxNodes
     self.acceptNewerOpsets = acceptNewerOpsets
+  }
+
+  /// The ceilings shared with the `.gcb` loader, as one value (the arena limit does not apply
+  /// to importing and is left at its default).
+  public var limits: ResourceLimits {
+    get {
+      var l = ResourceLimits()
+      l.modelBytes = maxModelBytes
+      l.tensorBytes = maxTensorBytes
+      l.nodes = maxNodes
+      return l
+    }
+    set {
+      maxModelBytes = newValue.modelBytes
+      maxTensorBytes = newValue.tensorBytes
+      maxNodes = newValue.nodes
+    }
   }
 
   /// Parses one `--shape` argument, `NAME=1x3x224x224` (a scalar is `NAME=`).

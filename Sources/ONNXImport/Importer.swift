@@ -10,7 +10,7 @@ public func importONNX(path: String, options: ImportOptions = .init(), ops: OpRe
   let source = fileName(of: path)
   let file: MappedFile
   do {
-    file = try MappedFile(path: path, maxBytes: options.maxModelBytes)
+    file = try MappedFile(path: path, maxBytes: options.maxModelBytes, limit: .modelBytes)
   } catch let f as ImportFailure {
     throw f.error(source: source)
   }
@@ -36,7 +36,7 @@ public func importONNX(
 ) throws -> Graph {
   do {
     guard bytes.count <= options.maxModelBytes else {
-      throw ImportFailure(.limitExceeded, "the model is \(bytes.count) bytes, over the limit of \(options.maxModelBytes)")
+      throw ImportFailure(.limitExceeded, ResourceLimits.exceeded(.modelBytes, bytes.count, limit: options.maxModelBytes, what: "the model"))
     }
     // Nodes, their attributes, tensors and value infos: a generous 16 messages per node.
     let maxMessages = options.maxNodes > Int.max / 16 ? Int.max : options.maxNodes * 16
@@ -48,7 +48,7 @@ public func importONNX(
     let importer = Importer(options: options, ops: ops,
                             decoder: TensorDecoder(baseDirectory: baseDirectory, options: options))
     let graph = try importer.run(model, sourceName: sourceName)
-    graph.metadata["source.fnv1a64"] = fnv1a64Hex(bytes)
+    graph.metadata["source.sha256"] = sha256Hex(bytes)
     return graph
   } catch let f as ImportFailure {
     throw f.error(source: sourceName)
@@ -90,14 +90,6 @@ private func unpack<T>(
   return result
 }
 
-/// FNV-1a 64 of the file: the source digest recorded in metadata (no SHA-256 without a crypto dependency).
-private func fnv1a64Hex(_ bytes: UnsafeRawBufferPointer) -> String {
-  var h: UInt64 = 0xcbf2_9ce4_8422_2325
-  for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-  let s = String(h, radix: 16)
-  return String(repeating: "0", count: 16 - s.count) + s
-}
-
 extension ImportFailure {
   func error(source: String) -> ImportError {
     ImportError(code, message, source: source, node: node, opType: opType, nodeIndex: nodeIndex)
@@ -137,7 +129,7 @@ final class Importer {
     let graphName = cString(gp.name)
     graph = Graph(name: graphName.isEmpty ? sourceName : graphName)
     guard gp.n_node <= options.maxNodes else {
-      throw ImportFailure(.limitExceeded, "the graph has \(gp.n_node) nodes, over the limit of \(options.maxNodes)")
+      throw ImportFailure(.limitExceeded, ResourceLimits.exceeded(.nodes, Int(gp.n_node), limit: options.maxNodes, what: "the graph"))
     }
     guard gp.n_sparse_initializer == 0 else { throw ImportFailure(.unsupported, "sparse initializers are not supported") }
 
@@ -177,6 +169,7 @@ final class Importer {
       let display = e.node.flatMap { n in nodes.first { $0.ref.name == n }?.ref.opType } ?? e.op.map(onnxName)
       throw ImportFailure(.typeConflict, e.message, node: e.node, opType: display)
     }
+    try checkDeclaredSizes()
 
     graph.metadata["source.opset"] = String(opset)
     graph.metadata["source.ir_version"] = String(model.ir_version)
@@ -184,6 +177,21 @@ final class Importer {
     if !producer.isEmpty { graph.metadata["source.producer"] = producer.joined(separator: " ") }
     graph.metadata["source.name"] = sourceName
     return graph
+  }
+
+  /// Refuses a graph input or node result whose static shape alone exceeds the tensor-bytes
+  /// limit, before anything tries to allocate it (a declared 2^40-element input fails here).
+  private func checkDeclaredSizes() throws {
+    let limits = options.limits
+    func check(_ v: Value, node: Node?) throws {
+      guard let shape = v.type.staticShape else { return }
+      let what = "value '\(v.name)' of shape \(shape) (\(v.type.dtype.shortName))"
+      if let message = limits.violation(.tensorBytes, checkedByteCount(shape, v.type.dtype), what: what) {
+        throw ImportFailure(.limitExceeded, message, node: node?.name, opType: node.map { onnxName($0.op) })
+      }
+    }
+    for v in graph.inputs { try check(v, node: nil) }
+    for n in graph.nodes { for r in n.results { try check(r, node: n) } }
   }
 
   /// The default domain's opset version, checked against the supported range.

@@ -1,5 +1,7 @@
 // MappedFile.swift - Read-only access to whole files through mmap, plus path containment checks.
 
+import GraphIR
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,8 +15,9 @@ final class MappedFile {
   let base: UnsafeMutableRawPointer?
   let size: Int
 
-  /// Maps `path`. Refuses anything that is not a regular file, and files over `maxBytes`.
-  init(path: String, maxBytes: Int) throws {
+  /// Maps `path`. Refuses anything that is not a regular file, and files over `maxBytes`
+  /// (`limit` names the user-facing ceiling that `maxBytes` comes from, when there is one).
+  init(path: String, maxBytes: Int, limit: ResourceLimits.Kind? = nil) throws {
     self.path = path
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw ImportFailure(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
@@ -24,7 +27,8 @@ final class MappedFile {
     guard (st.st_mode & S_IFMT) == S_IFREG else { throw ImportFailure(.io, "'\(path)' is not a regular file") }
     let size = Int(st.st_size)
     guard size <= maxBytes else {
-      throw ImportFailure(.limitExceeded, "'\(path)' is \(size) bytes, over the limit of \(maxBytes)")
+      let message = limit.map { ResourceLimits.exceeded($0, size, limit: maxBytes, what: "'\(path)'") }
+      throw ImportFailure(.limitExceeded, message ?? "'\(path)' is \(size) bytes, over the limit of \(maxBytes)")
     }
     self.size = size
     if size == 0 {

@@ -10,12 +10,14 @@ final class TensorDecoder {
   /// The folder external data is resolved against; nil refuses external data.
   let baseDirectory: String?
   let maxElements: Int
+  let limits: ResourceLimits
   let maxExternalFileBytes: Int
   private var files: [String: MappedFile] = [:]
 
   init(baseDirectory: String?, options: ImportOptions) {
     self.baseDirectory = baseDirectory
     maxElements = min(options.maxTensorElements, 1 << 32)
+    limits = options.limits
     maxExternalFileBytes = options.maxExternalFileBytes
   }
 
@@ -40,6 +42,9 @@ final class TensorDecoder {
     }
     guard let count = checkedElementCount(shape) else {
       throw ImportFailure(.limitExceeded, "shape \(shape) overflows")
+    }
+    if let message = limits.violation(.tensorBytes, checkedByteCount(shape, dtype), what: "shape \(shape) of \(dtype.shortName)") {
+      throw ImportFailure(.limitExceeded, message)
     }
     guard count <= maxElements else {
       throw ImportFailure(.limitExceeded, "shape \(shape) has \(count) elements, over the limit of \(maxElements)")

@@ -56,11 +56,15 @@ public final class PackedModel {
   /// Maps `path` read-only and validates it. `verifyChecksums: false` skips the CRC of every
   /// section; `verifyWeightChecksum: false` skips only the weights section's CRC, which is most
   /// of the load time of a large model (it reads every weight page). Structure is always fully
-  /// validated, so a damaged file can give wrong numbers but never a crash.
-  public convenience init(path: String, verifyChecksums: Bool = true, verifyWeightChecksum: Bool = true) throws {
+  /// validated, so a damaged file can give wrong numbers but never a crash. Files over
+  /// `maxBytes` are refused before they are mapped.
+  public convenience init(
+    path: String, verifyChecksums: Bool = true, verifyWeightChecksum: Bool = true,
+    maxBytes: Int = ResourceLimits.default.modelBytes
+  ) throws {
     let name = path.split(separator: "/").last.map(String.init) ?? path
-    try self.init(file: try FileBytes(mapping: path, displayName: name), name: name,
-                  verifyChecksums: verifyChecksums, verifyWeightChecksum: verifyWeightChecksum)
+    let file = try FileBytes(mapping: path, displayName: name, maxBytes: maxBytes)
+    try self.init(file: file, name: name, verifyChecksums: verifyChecksums, verifyWeightChecksum: verifyWeightChecksum)
   }
 
   /// Validates an in-memory file (copied into 64-byte aligned storage).
@@ -101,7 +105,7 @@ final class FileBytes: @unchecked Sendable {
     mapped = false
   }
 
-  init(mapping path: String, displayName: String) throws {
+  init(mapping path: String, displayName: String, maxBytes: Int) throws {
     func fail(_ what: String) -> PackedFormatError {
       PackedFormatError(file: displayName, section: nil, offset: nil, message: "\(what): \(String(cString: strerror(errno)))")
     }
@@ -114,6 +118,10 @@ final class FileBytes: @unchecked Sendable {
       throw PackedFormatError(file: displayName, section: nil, offset: nil, message: "not a regular file")
     }
     count = Int(st.st_size)
+    guard count <= maxBytes else {
+      let message = ResourceLimits.exceeded(.modelBytes, count, limit: maxBytes, what: "the file")
+      throw PackedFormatError(file: displayName, section: nil, offset: nil, message: message)
+    }
     mapped = count > 0
     if count == 0 {
       base = nil

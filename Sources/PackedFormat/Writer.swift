@@ -11,15 +11,19 @@ import Darwin
 /// Serializes `graph` into `.gcb` bytes (Docs/FileFormat.md). The graph must be verified and in
 /// schedule order; constants' bytes go to the weights section and intermediates get arena
 /// offsets from `planMemory`. `metadata` is merged over `graph.metadata`. The output is
-/// deterministic: the same graph and metadata give the same bytes.
+/// deterministic: the same graph and metadata give the same bytes. Fails when a planned tensor
+/// or the arena exceeds `limits`, so a file that would not load is never written.
 ///
 /// `aliasing` tells which ops may write their result over an operand (in place) or reuse its
 /// bytes unchanged (view); the interpreter's `KernelRegistry.aliasing(for:)` is the usual
 /// source. The default plans every result in its own bytes.
-public func writeGCB(graph: Graph, metadata: [String: String], aliasing: (String) -> ArenaAlias? = { _ in nil }) throws -> [UInt8] {
+public func writeGCB(
+  graph: Graph, metadata: [String: String], limits: ResourceLimits = .default,
+  aliasing: (String) -> ArenaAlias? = { _ in nil }
+) throws -> [UInt8] {
   let table = try TensorTable(graph)
   var strings = StringTable()
-  let plan = try table.plan(aliasing: aliasing)
+  let plan = try table.plan(limits, aliasing: aliasing)
 
   var weights = ByteWriter()
   var tensors = ByteWriter()
@@ -243,7 +247,7 @@ private struct TensorTable {
 
   /// Arena offsets for node results with static shapes (nil for the rest, which are dynamic),
   /// and the aliases chosen with `aliasing`: each alias group is one buffer of the plan.
-  func plan(aliasing: (String) -> ArenaAlias?) throws -> (arena: MemoryPlan, offsets: [Int?], aliases: [AliasInfo]) {
+  func plan(_ limits: ResourceLimits, aliasing: (String) -> ArenaAlias?) throws -> (arena: MemoryPlan, offsets: [Int?], aliases: [AliasInfo]) {
     var life = resultLifetimes(tensorCount: entries.count, steps: steps, outputs: outputIndices)
     var sizes = [Int?](repeating: nil, count: entries.count)
     for (i, e) in entries.enumerated() {
@@ -251,6 +255,7 @@ private struct TensorTable {
       guard let n = checkedElementCount(shape), n <= GCB.maxTensorElements else {
         throw GraphError("value '\(e.name)' of shape \(shape) is too large to plan")
       }
+      try limits.check(.tensorBytes, checkedByteCount(shape, e.type.dtype), what: "value '\(e.name)' of shape \(shape)")
       sizes[i] = n * e.type.dtype.byteSize
     }
     var (aliases, groups) = chooseAliases(steps: steps, ops: ops, sizes: sizes, dtypes: entries.map(\.type.dtype), life: life, aliasing: aliasing)
@@ -261,6 +266,7 @@ private struct TensorTable {
       buffers.append(BufferLifetime(size: sizes[i]!, firstUse: groups.first[i], lastUse: groups.last[i]))  // safe: checked non-nil
     }
     let arena = planMemory(buffers)
+    try limits.check(.arenaBytes, arena.arenaSize, what: "the memory plan's arena")
     var rootOffset = [Int: Int]()
     for (k, i) in roots.enumerated() { rootOffset[i] = arena.offsets[k] }
     var offsets = [Int?](repeating: nil, count: entries.count)
@@ -300,9 +306,13 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     defer { close(fd) }
     fchmod(fd, 0o644)
     var written = 0
+    let stall = stallMidWrite()
     try bytes.withUnsafeBytes { buf in
       while written < buf.count {
-        let n = write(fd, buf.baseAddress! + written, buf.count - written)  // safe: count > 0 here
+        // Half the file at first when a test asked for a stall, then sleep: a window to kill us in.
+        let chunk = stall > 0 && written == 0 ? max(1, buf.count / 2) : buf.count - written
+        let n = write(fd, buf.baseAddress! + written, chunk)  // safe: count > 0 here
+        if stall > 0 && written == 0 && n > 0 { sleep(UInt32(stall)) }
         if n < 0 {
           if errno == EINTR { continue }
           throw failure("write failed")
@@ -317,4 +327,11 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
   // Make the rename itself durable; failure here does not undo a complete write.
   let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
   if dfd >= 0 { fsync(dfd); close(dfd) }
+}
+
+/// Seconds to pause after writing the first half of a file: `GRAPHC_TEST_STALL_WRITE`, read
+/// only by tests that kill `graphc optimize` mid-write (Tests/FixtureModelTests/NothingLostTests).
+private func stallMidWrite() -> Int {
+  guard let v = getenv("GRAPHC_TEST_STALL_WRITE") else { return 0 }
+  return min(max(Int(String(cString: v)) ?? 0, 0), 60)
 }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import GraphIR
 import GraphcDriver
 import PassKit
 
@@ -42,7 +43,8 @@ public struct Graphc: ParsableCommand {
 
 /// Writes a one-line error to stderr and exits non-zero; used for every failure on user input.
 func fail(_ error: Error) -> Never {
-  FileHandle.standardError.write(Data("graphc: error: \(error)\n".utf8))
+  // Names from a model may hold control characters; the message stays one printable line.
+  FileHandle.standardError.write(Data("graphc: error: \(escapingControlCharacters("\(error)"))\n".utf8))
   Foundation.exit(1)
 }
 

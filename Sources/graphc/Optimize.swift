@@ -45,6 +45,8 @@ struct Optimize: ParsableCommand {
   @Flag(help: "Print the summary as one JSON object on stdout.")
   var json = false
 
+  @OptionGroup(title: "Limits") var limits: LimitOptions
+
   func run() throws {
     reportingErrors {
       try plugins.load()
@@ -55,6 +57,7 @@ struct Optimize: ParsableCommand {
       options.calibrationDirectory = calibration
       options.calibrationRandom = calibrationRandom
       if let n = calibrationRandom { note("warning: --calibration-random \(n): calibration uses SYNTHETIC random inputs; choices made from it are not representative") }
+      options.limits = try limits.limits()
       for s in shapes {
         let (name, dims) = try parseShapeArgument(s)
         options.shapes[name] = dims

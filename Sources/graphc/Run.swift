@@ -26,22 +26,26 @@ struct ModelInputOptions: ParsableArguments {
   @Flag(help: "Skip the CRC-32 of the weights section at load (structure is still validated).")
   var skipWeightChecksum = false
 
+  @OptionGroup(title: "Limits") var limitOptions: LimitOptions
+
   func validate() throws {
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
   }
 
   func load() throws -> Model {
     InterpreterThreads.count = threads
+    let limits = try limitOptions.limits()
     if model.hasSuffix(".onnx") {
       var options = OptimizeOptions()
+      options.limits = limits
       for s in shapes {
         let (name, dims) = try parseShapeArgument(s)
         options.shapes[name] = dims
       }
       let result = try GraphcDriver.optimize(modelPath: model, options: options)
-      return try Model(bytes: result.packed, name: model)
+      return try Model(bytes: result.packed, name: model, limits: limits)
     }
-    return try Model(path: model, verifyWeightChecksum: !skipWeightChecksum)
+    return try Model(path: model, verifyWeightChecksum: !skipWeightChecksum, limits: limits)
   }
 }
 

@@ -19,7 +19,7 @@ struct ImportErrorTests {
     ("malformed/batchnorm_training.onnx", .unsupported, ["node 'bn_train' (BatchNormalization)", "training-mode"]),
     ("malformed/string_initializer.onnx", .unsupported, ["tensor 's': string tensors are not supported"]),
     ("malformed/bad_raw_length.onnx", .malformed, ["tensor 'w': raw_data has 20 bytes", "need 24"]),
-    ("malformed/huge_dims.onnx", .limitExceeded, ["tensor 'w'", "over the limit"]),
+    ("malformed/huge_dims.onnx", .limitExceeded, ["tensor 'w'", "over the tensor-bytes limit", "--max-tensor-bytes"]),
     ("malformed/claims_big_no_data.onnx", .malformed, ["tensor 'w': float_data holds 0 values", "need 2147483648"]),
     ("malformed/duplicate_output.onnx", .invalidModel, ["node 'r2' (Relu)", "value 'y' is defined twice"]),
     ("malformed/constant_string.onnx", .unsupported, ["node 'cs' (Constant)", "string constants"]),
@@ -58,7 +58,7 @@ struct ImportErrorTests {
   }
 
   @Test func modelSizeLimit() {
-    expectImportError("valid/constants.onnx", code: .limitExceeded, ["over the limit of 10"],
+    expectImportError("valid/constants.onnx", code: .limitExceeded, ["is 430 bytes, over the model-bytes limit of 10 (raise it with --max-model-bytes)"],
                       options: ImportOptions(maxModelBytes: 10))
   }
 
