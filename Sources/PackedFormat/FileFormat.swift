@@ -34,8 +34,14 @@ public enum GCB {
 /// kinds and reject unknown required ones.
 public enum SectionKind: UInt32, CaseIterable, Sendable {
   case strings = 1, tensors = 2, nodes = 3, weights = 4, memoryPlan = 5, graphIO = 6, metadata = 7
+  /// Quantization parameters; present only when some tensor record refers to it.
+  case quantization = 8
 
   public static let optionalBit: UInt32 = 0x8000_0000
+
+  /// Whether every file has this section. The quantization section appears only in files
+  /// with quantized tensors (an older reader rejects its kind, so it never misreads them).
+  public var isRequired: Bool { self != .quantization }
 
   public var name: String {
     switch self {
@@ -46,6 +52,7 @@ public enum SectionKind: UInt32, CaseIterable, Sendable {
     case .memoryPlan: "memory plan"
     case .graphIO: "graph io"
     case .metadata: "metadata"
+    case .quantization: "quantization"
     }
   }
 }
