@@ -129,4 +129,4 @@ import Foundation
 
 /// The built-in schemas, one list per op family (see `Ops/`).
 let builtinOpSchemas: [OpSchema] =
-  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas
+  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas + quantizedOpSchemas

@@ -104,7 +104,7 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bi
       let yg = y + (n * s.outChannels + g * s.outPerGroup) * outSize
       var bMatrix = xg
       if let col {
-        im2col(xg, channels: s.inPerGroup, win, into: col)
+        im2col(xg, channels: s.inPerGroup, win, pad: 0, into: col)
         bMatrix = UnsafePointer(col)
       }
       sgemm(transA: false, transB: false, m: s.outPerGroup, n: outSize, k: rows, alpha: 1,
@@ -114,8 +114,9 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bi
 }
 
 /// Unfolds the windows of `channels` input planes into a (channels * kernel) x outputSize
-/// matrix, zero where a window tap falls in the padding.
-func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, into col: UnsafeMutablePointer<Float>) {
+/// matrix, `pad` where a window tap falls in the padding (0 for floats, the input's zero point
+/// for quantized convolutions, so that padding stays real zero).
+func im2col<T>(_ x: UnsafePointer<T>, channels: Int, _ w: Window3D, pad: T, into col: UnsafeMutablePointer<T>) {
   let (ID, IH, IW) = w.input, (OD, OH, OW) = w.output
   let (KD, KH, KW) = w.kernel, (sd, sh, sw) = w.strides, (dd, dh, dw) = w.dilations, (pd, ph, pw) = w.pads
   var row = col
@@ -130,17 +131,17 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, into col: U
           let dst = row + (od * OH + oh) * OW
           let ih = oh * sh - ph + kh * dh
           guard id >= 0, id < ID, ih >= 0, ih < IH, !valid.isEmpty else {
-            dst.update(repeating: 0, count: OW)
+            dst.update(repeating: pad, count: OW)
             continue
           }
           let src = xc + (id * IH + ih) * IW
-          for ow in 0..<valid.lowerBound { dst[ow] = 0 }
+          for ow in 0..<valid.lowerBound { dst[ow] = pad }
           if sw == 1 {
             (dst + valid.lowerBound).update(from: src + valid.lowerBound + base, count: valid.count)
           } else {
             for ow in valid { dst[ow] = src[ow * sw + base] }
           }
-          for ow in valid.upperBound..<OW { dst[ow] = 0 }
+          for ow in valid.upperBound..<OW { dst[ow] = pad }
         }
       }
       row += OD * OH * OW
