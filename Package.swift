@@ -53,6 +53,8 @@ let package = Package(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
+    // Quantization (issue 6)
+    .testTarget(name: "CalibrationTests", dependencies: ["Calibration"]),
   ],
   swiftLanguageModes: [.v5]
 )
