@@ -29,12 +29,13 @@ let package = Package(
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat"]),
-    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter"]),
+    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "Calibration"]),
     .target(name: "Calibration", dependencies: ["GraphIR"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
     .target(
       name: "GraphcDriver",
-      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration"]),
+      dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
+                     "QuantizeLayout"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .executableTarget(
       name: "graphc",
@@ -54,6 +55,11 @@ let package = Package(
       exclude: ["expected-pass.txt", "known-failures.tsv"]),
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
     // Quantization (issue 6)
+    .target(name: "QuantizeLayout", dependencies: ["PassKit", "GraphIR"], path: "passes/QuantizeLayout"),
+    .testTarget(
+      name: "QuantizeLayoutTests",
+      dependencies: ["QuantizeLayout", "GraphcDriver", "GraphcTestSupport", "ONNXImport", "Interpreter", "PassKit", "GraphIR",
+                     "PackedFormat", "Calibration"]),
     .testTarget(name: "CalibrationTests", dependencies: ["Calibration"]),
   ],
   swiftLanguageModes: [.v5]

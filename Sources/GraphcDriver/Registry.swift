@@ -2,6 +2,7 @@
 
 import PassKit
 import Canonicalize
+import QuantizeLayout
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
@@ -14,6 +15,8 @@ public let builtinPresets: [(name: String, pipeline: String, summary: String)] =
 public func registerBuiltins(into registry: PassRegistry) throws {
   // Canonicalization (passes/Canonicalize)
   for pass in canonicalizePasses { try registry.register(pass) }
+  // Quantization (passes/QuantizeLayout)
+  for pass in quantizeLayoutPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

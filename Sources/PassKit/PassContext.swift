@@ -34,7 +34,11 @@ public final class PassContext {
   /// How many mutations went through this context; a composite pass compares it across rounds.
   public private(set) var changeCount = 0
 
-  init(passName: String, options: PassOptions, graph: Graph, statistics: [String]) {
+  /// Calibration samples the pipeline was given, if any (see `activationRanges(for:method:)`).
+  public let calibration: CalibrationSamples?
+
+  init(passName: String, options: PassOptions, graph: Graph, statistics: [String], calibration: CalibrationSamples? = nil) {
+    self.calibration = calibration
     self.passName = passName
     self.options = options
     self.graph = graph
@@ -80,9 +84,16 @@ public final class PassContext {
   }
 
   /// A new constant value (the graph drops it again if nothing comes to use it).
-  public func makeConstant(_ tensor: Tensor, name: String = "") -> Value {
+  public func makeConstant(_ tensor: Tensor, name: String = "", quant: Quantization? = nil) -> Value {
     changeCount += 1
-    return graph.addConstant(tensor, name: name)
+    return graph.addConstant(tensor, name: name, quant: quant)
+  }
+
+  /// Sets the quantization parameters of a value's type (for results of integer ops, whose
+  /// output parameters come from calibration, not from inference).
+  public func setQuantization(of value: Value, _ quant: Quantization?) {
+    changeCount += 1
+    value.type.quant = quant
   }
 
   /// Inserts a node before `anchor`; its result types are inferred from the operands.

@@ -39,6 +39,8 @@ public struct PassManager {
   public var instrumentation: PassInstrumentation
   /// Properties that hold before the first pass (the importer establishes inferred shapes).
   public var initialProperties: Set<IRProperty> = [.shapesInferred]
+  /// Calibration samples handed to every pass's context (the `--calibration` reader plugs in here).
+  public var calibration: CalibrationSamples?
 
   public init(instrumentation: PassInstrumentation = .init()) { self.instrumentation = instrumentation }
 
@@ -80,7 +82,8 @@ public struct PassManager {
       let hint = by.isEmpty ? "" : "; run \(by.map { "'\($0)'" }.joined(separator: " or ")) before it"
       throw PassFailure(pass: pass.name, underlying: PipelineError("requires property '\(m)', which no earlier pass established\(hint)"))
     }
-    let context = PassContext(passName: pass.name, options: options, graph: graph, statistics: pass.statistics)
+    let context = PassContext(passName: pass.name, options: options, graph: graph, statistics: pass.statistics,
+                              calibration: calibration)
     let before = graph.nodes.count
     let start = DispatchTime.now().uptimeNanoseconds
     do {
