@@ -34,7 +34,7 @@ let package = Package(
     .target(name: "PackedFormat", dependencies: ["GraphIR"]),
     .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat", "CKernels"]),
-    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "PackedFormat"]),
+    .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "PackedFormat", "Calibration"]),
     .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(name: "Calibration", dependencies: ["GraphIR", "CZlib"]),
     .target(name: "Canonicalize", dependencies: ["PassKit", "GraphIR"], path: "passes/Canonicalize"),
@@ -44,7 +44,7 @@ let package = Package(
     .target(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
-                     "AttentionFusion", "SparseAttention", "ConvFusion"]),
+                     "AttentionFusion", "SparseAttention", "ConvFusion", "QuantizeLayout"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .target(
       name: "GraphcCLI",
@@ -77,6 +77,12 @@ let package = Package(
     .testTarget(name: "FixtureModelTests", dependencies: ["GraphcDriver", "GraphcTestSupport", "Calibration"]),
     .testTarget(name: "GraphcCLITests", dependencies: ["GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Calibration"]),
     .testTarget(name: "ExamplePluginTests", dependencies: ["ExamplePlugin", "GraphcDriver", "GraphcTestSupport", "PassKit"]),
+    // Quantization (issue 6)
+    .target(name: "QuantizeLayout", dependencies: ["PassKit", "GraphIR", "Calibration"], path: "passes/QuantizeLayout"),
+    .testTarget(
+      name: "QuantizeLayoutTests",
+      dependencies: ["QuantizeLayout", "GraphcDriver", "GraphcTestSupport", "ONNXImport", "Interpreter", "PassKit", "GraphIR",
+                     "PackedFormat", "Calibration"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -26,7 +26,7 @@ private func descr(_ t: DType) -> String? {
   case .int64: "<i8"
   case .uint64: "<u8"
   case .bool: "|b1"
-  case .bfloat16, .string: nil
+  case .bfloat16, .string, .int4: nil
   }
 }
 

@@ -107,9 +107,12 @@ public final class Graph {
     return v
   }
 
+  /// Adds a constant; `quant` marks it quantized (the tensor holds the integer values).
   @discardableResult
-  public func addConstant(_ tensor: Tensor, name: String = "") -> Value {
-    let v = makeValue(name: name, type: tensor.type, definition: .constant(tensor))
+  public func addConstant(_ tensor: Tensor, name: String = "", quant: Quantization? = nil) -> Value {
+    var type = tensor.type
+    type.quant = quant
+    let v = makeValue(name: name, type: type, definition: .constant(tensor))
     constants.append(v)
     return v
   }

@@ -52,11 +52,16 @@ public struct OpSchema {
   public let inputs: ClosedRange<Int>
   public let outputs: ClosedRange<Int>
   public let infer: InferFunction
+  /// Whether operands may have a packed element type (int4 weights). Generic ops never see
+  /// packed tensors: the verifier and the interpreter's loader reject them elsewhere.
+  public let acceptsPackedOperands: Bool
 
-  public init(_ name: String, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1, infer: @escaping InferFunction) {
+  public init(_ name: String, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
+              acceptsPackedOperands: Bool = false, infer: @escaping InferFunction) {
     self.name = name
     self.inputs = inputs
     self.outputs = outputs
+    self.acceptsPackedOperands = acceptsPackedOperands
     self.infer = infer
   }
 
@@ -124,4 +129,4 @@ import Foundation
 
 /// The built-in schemas, one list per op family (see `Ops/`).
 let builtinOpSchemas: [OpSchema] =
-  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas + attentionOpSchemas + fusedConvOpSchemas
+  elementwiseOpSchemas + tensorOpSchemas + nnOpSchemas + attentionOpSchemas + fusedConvOpSchemas + quantizedOpSchemas

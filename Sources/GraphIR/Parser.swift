@@ -382,8 +382,8 @@ private struct TextParser {
       let t = token
       try advance()
       guard defs.count == 1 else { throw error("a constant defines exactly one value", at: t) }
-      let tensor = try parseTensorLiteral()
-      try define(defs[0].key, graph.addConstant(tensor, name: defs[0].name), at: defs[0].token)
+      let (tensor, quant) = try parseConstantLiteral()
+      try define(defs[0].key, graph.addConstant(tensor, name: defs[0].name, quant: quant), at: defs[0].token)
     } else {
       try parseNode(results: defs)
     }
@@ -560,13 +560,101 @@ private struct TextParser {
       } while try consume(",")
     }
     try expect("]", "to close the shape")
-    return TensorType(dtype, dims)
+    var type = TensorType(dtype, dims)
+    if isIdent("q"), case .punct(UInt8(ascii: "<"))? = (try? lexerPeek())?.kind {
+      let at = token
+      type.quant = try parseQuantization()
+      do { try type.quant?.check(type) } catch let e as GraphError { throw error(e.message, at: at) }
+    }
+    return type
+  }
+
+  /// The token after the current one, without consuming anything.
+  func lexerPeek() throws -> Token {
+    var copy = lexer
+    return try copy.next()
+  }
+
+  /// `q<scale=0.5, zp=3>` or `q<axis=1, scales=[…], zp=0>` / `zps=[…]`; lists may be
+  /// `elided N fnv=0x…`, which parse as scale 1 and zero point 0 (only full text round-trips).
+  mutating func parseQuantization() throws -> Quantization {
+    try expectKeyword("q", "before quantization parameters")
+    try expect("<", "after 'q'")
+    var axis: Int?, scales: [Float]?, zps: [Int32]?, zp: Int32?
+    repeat {
+      let keyToken = token
+      guard case .ident(let key) = token.kind else { throw error("expected a quantization key (axis, scale, scales, zp, zps), found \(token.kind.display)") }
+      try advance()
+      try expect("=", "after '\(key)'")
+      switch key {
+      case "axis":
+        guard case .number(let s, false) = token.kind, let v = Int(s), v >= 0 else { throw error("axis must be a non-negative integer") }
+        axis = v
+        try advance()
+      case "scale": scales = [try parseFloatAttribute()]
+      case "scales": scales = try parseQuantList { p in try p.parseFloatAttribute() } ?? []
+      case "zp": zp = try parseZeroPoint()
+      case "zps": zps = try parseQuantList { p in try p.parseZeroPoint() } ?? []
+      default: throw error("unknown quantization key '\(key)' (expected axis, scale, scales, zp, zps)", at: keyToken)
+      }
+    } while try consume(",")
+    try expect(">", "to close 'q<'")
+    guard var scales else { throw error("quantization parameters need 'scale' or 'scales'") }
+    var q: Quantization
+    if let axis {
+      if scales.isEmpty { scales = [Float](repeating: 1, count: elidedCount) }
+      q = Quantization(axis: axis, scales: scales)
+    } else {
+      q = Quantization(scale: scales.first ?? 1)
+    }
+    if let zps { q.zeroPoints = zps.isEmpty ? [Int32](repeating: 0, count: q.scales.count) : zps }
+    if let zp { q.zeroPoints = [Int32](repeating: zp, count: q.scales.count) }
+    return q
+  }
+
+  /// Count of the last `elided N` list (0 before any).
+  var elidedCount = 0
+
+  /// `[a, b, …]` or `elided N fnv=0x…` (returns nil and records N).
+  mutating func parseQuantList<T>(_ element: (inout TextParser) throws -> T) throws -> [T]? {
+    if isIdent("elided") {
+      try advance()
+      guard case .number(let s, false) = token.kind, let n = Int(s), n > 0, n <= 1 << 24 else {
+        throw error("expected the parameter count after 'elided', found \(token.kind.display)")
+      }
+      elidedCount = n
+      try advance()
+      try expectKeyword("fnv", "after the elided count")
+      try expect("=", "after 'fnv'")
+      guard case .hex = token.kind else { throw error("expected a hex digest after 'fnv=', found \(token.kind.display)") }
+      try advance()
+      return nil
+    }
+    try expect("[", "to open a parameter list")
+    var out: [T] = []
+    repeat { out.append(try element(&self)) } while try consume(",")
+    try expect("]", "to close the parameter list")
+    return out
+  }
+
+  mutating func parseZeroPoint() throws -> Int32 {
+    guard case .number(let s, false) = token.kind, let v = Int32(s) else { throw error("a zero point must be a 32-bit integer, found \(token.kind.display)") }
+    try advance()
+    return v
   }
 
   // Tensors
 
-  /// `f32[2,2] dense<…>`: a static type, then the payload.
+  /// A tensor attribute: a constant literal without quantization parameters.
   mutating func parseTensorLiteral() throws -> Tensor {
+    let at = token
+    let (tensor, quant) = try parseConstantLiteral()
+    guard quant == nil else { throw error("tensor attributes cannot carry quantization parameters", at: at) }
+    return tensor
+  }
+
+  /// `f32[2,2] dense<…>`: a static type (possibly quantized), then the payload.
+  mutating func parseConstantLiteral() throws -> (Tensor, Quantization?) {
     let typeToken = token
     let type = try parseType()
     guard let shape = type.staticShape else {
@@ -598,8 +686,13 @@ private struct TextParser {
       try advance()
       guard count > 0 else { throw error("cannot splat into \(type), which has no elements", at: payload) }
       try parseElement(into: tensor, at: 0)
-      let w = type.dtype.byteSize
-      for i in 1..<count { (tensor.rawPointer + i * w).copyMemory(from: tensor.rawPointer, byteCount: w) }
+      if type.dtype.isPacked {
+        let v = Int8(tensor.double(at: 0))
+        for i in 1..<count { storeInt4(v, at: i, in: tensor.rawPointer) }
+      } else {
+        let w = type.dtype.byteSize
+        for i in 1..<count { (tensor.rawPointer + i * w).copyMemory(from: tensor.rawPointer, byteCount: w) }
+      }
     case .hex(let digits):
       guard digits.utf8.count == 2 * tensor.byteCount else {
         throw error("hex payload has \(digits.utf8.count / 2) byte(s), \(type) needs \(tensor.byteCount)")
@@ -631,7 +724,7 @@ private struct TextParser {
       try parseElement(into: tensor, at: 0)
     }
     try expect(">", "to close 'dense<'")
-    return tensor
+    return (tensor, type.quant)
   }
 
   /// Parses one element token and stores it, checking its range for the element type.
@@ -667,6 +760,10 @@ private struct TextParser {
       guard text == "true" || text == "false" else { throw bad() }
       p.storeBytes(of: text == "true" ? 1 : 0, toByteOffset: i, as: UInt8.self)
     case .int8: p.storeBytes(of: try integer(Int8.self), toByteOffset: i, as: Int8.self)
+    case .int4:
+      let v = try integer(Int8.self)
+      guard (-8...7).contains(v) else { throw bad() }
+      storeInt4(v, at: i, in: p)
     case .uint8: p.storeBytes(of: try integer(UInt8.self), toByteOffset: i, as: UInt8.self)
     case .int16: p.storeBytes(of: try integer(Int16.self), toByteOffset: i * 2, as: Int16.self)
     case .uint16: p.storeBytes(of: try integer(UInt16.self), toByteOffset: i * 2, as: UInt16.self)

@@ -35,9 +35,51 @@ extension Graph {
 }
 
 /// Formats a tensor as `f32[2] dense<[1.0, 2.0]>`, the form used by constants and tensor
-/// attributes.
-public func formatTensorLiteral(_ t: Tensor, options: PrintOptions = .init()) -> String {
-  "\(t.type) \(formatDense(t, options: options))"
+/// attributes; `quant` adds the `q<…>` parameters of a quantized constant.
+public func formatTensorLiteral(_ t: Tensor, quant: Quantization? = nil, options: PrintOptions = .init()) -> String {
+  "\(formatType(TensorType(t.dtype, shape: t.shape, quant: quant), options: options)) \(formatDense(t, options: options))"
+}
+
+/// `f32[1,3]`, or with quantization `i8[4,3] q<axis=1, scales=[0.5, 0.25, 1.0], zp=0>` and
+/// `u8[1,8] q<scale=0.02, zp=128>`. Zero points print as one `zp=` when they are all equal.
+/// Parameter lists longer than `smallConstantLimit` print as `elided N fnv=0x…` unless
+/// `fullConstants` is set; only full output parses back into the same parameters.
+public func formatType(_ t: TensorType, options: PrintOptions) -> String {
+  var text: String
+  if let dims = t.dims {
+    let ds = dims.map { d in
+      switch d {
+      case .fixed(let v): String(v)
+      case .symbol(let s): textualDimSymbol(s)
+      }
+    }
+    text = "\(t.dtype.shortName)[\(ds.joined(separator: ","))]"
+  } else {
+    text = "\(t.dtype.shortName)[*]"
+  }
+  guard let q = t.quant else { return text }
+  func list<T>(_ values: [T], _ format: (T) -> String) -> String {
+    if values.count > options.smallConstantLimit && !options.fullConstants {
+      var h: UInt64 = 0xcbf2_9ce4_8422_2325
+      for v in values { withUnsafeBytes(of: v) { $0.forEach { h = (h ^ UInt64($0)) &* 0x100_0000_01b3 } } }
+      return "elided \(values.count) fnv=0x\(hex64(h))"
+    }
+    return "[" + values.map(format).joined(separator: ", ") + "]"
+  }
+  var parts: [String] = []
+  if let axis = q.axis {
+    parts.append("axis=\(axis)")
+    parts.append("scales=" + list(q.scales, formatFloat))
+  } else {
+    parts.append("scale=" + formatFloat(q.scales[0]))
+  }
+  if let z = q.zeroPoints.first, q.zeroPoints.allSatisfy({ $0 == z }) {
+    parts.append("zp=\(z)")
+  } else {
+    parts.append("zps=" + list(q.zeroPoints) { String($0) })
+  }
+  text += " q<" + parts.joined(separator: ", ") + ">"
+  return text
 }
 
 private struct GraphPrinter {
@@ -96,7 +138,7 @@ private struct GraphPrinter {
   }
 
   mutating func print() -> String {
-    let inputs = graph.inputs.map { "\(name($0)): \($0.type)" }.joined(separator: ", ")
+    let inputs = graph.inputs.map { "\(name($0)): \(formatType($0.type, options: options))" }.joined(separator: ", ")
     out += "graph @\(textualSymbol(graph.name))(\(inputs)) {\n"
     if options.metadata {
       for (k, v) in graph.metadata.sorted(by: { $0.key < $1.key }) {
@@ -105,7 +147,7 @@ private struct GraphPrinter {
     }
     for c in graph.constants {
       // The tensor's own type: it is what the payload must match when parsed back.
-      let literal = c.constant.map { formatTensorLiteral($0, options: options) } ?? "\(c.type) dense<[]>"
+      let literal = c.constant.map { formatTensorLiteral($0, quant: c.type.quant, options: options) } ?? "\(c.type) dense<[]>"
       out += "  \(name(c)) = const \(literal)\n"
     }
     for node in graph.nodes { printNode(node) }
@@ -131,7 +173,7 @@ private struct GraphPrinter {
       line += " {" + attrs.joined(separator: ", ") + "}"
     }
     if !node.results.isEmpty {
-      line += " : " + node.results.map { $0.type.description }.joined(separator: ", ")
+      line += " : " + node.results.map { formatType($0.type, options: options) }.joined(separator: ", ")
     }
     if options.nodeNames && !node.name.isEmpty {
       line += " @" + textualQuoted(node.name)
@@ -201,6 +243,7 @@ func formatElement(_ t: Tensor, _ i: Int) -> String {
   case .bfloat16: return formatBfloat16(p.load(fromByteOffset: i * 2, as: UInt16.self))
   case .bool: return p.load(fromByteOffset: i, as: UInt8.self) != 0 ? "true" : "false"
   case .int8: return String(p.load(fromByteOffset: i, as: Int8.self))
+  case .int4: return String(unpackInt4(p.load(fromByteOffset: i >> 1, as: UInt8.self), high: i & 1 == 1))
   case .uint8: return String(p.load(fromByteOffset: i, as: UInt8.self))
   case .int16: return String(p.load(fromByteOffset: i * 2, as: Int16.self))
   case .uint16: return String(p.load(fromByteOffset: i * 2, as: UInt16.self))

@@ -14,13 +14,22 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible {
   }
 }
 
-/// The type of a value: element type and dims. `dims == nil` means the rank is unknown.
+/// The type of a value: element type, dims and, for quantized values, the quantization
+/// parameters. `dims == nil` means the rank is unknown.
 public struct TensorType: Hashable, Sendable, CustomStringConvertible {
   public var dtype: DType
   public var dims: [Dim]?
+  /// Scale, zero point and axis of a quantized value; nil for ordinary tensors.
+  public var quant: Quantization?
 
-  public init(_ dtype: DType, _ dims: [Dim]?) { self.dtype = dtype; self.dims = dims }
-  public init(_ dtype: DType, shape: [Int]) { self.init(dtype, shape.map { .fixed($0) }) }
+  public init(_ dtype: DType, _ dims: [Dim]?, quant: Quantization? = nil) {
+    self.dtype = dtype
+    self.dims = dims
+    self.quant = quant
+  }
+  public init(_ dtype: DType, shape: [Int], quant: Quantization? = nil) {
+    self.init(dtype, shape.map { .fixed($0) }, quant: quant)
+  }
 
   public var rank: Int? { dims?.count }
   /// The concrete shape when every dim is known.
@@ -36,17 +45,9 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
   }
 
   /// Textual form: `f32[1,3,224,224]`, `i64[]` for a scalar, `f32[batch,?]` with symbolic
-  /// dims (names that are not identifiers are quoted), `f32[*]` for unknown rank.
-  public var description: String {
-    guard let dims else { return "\(dtype.shortName)[*]" }
-    let text = dims.map { d in
-      switch d {
-      case .fixed(let v): String(v)
-      case .symbol(let s): textualDimSymbol(s)
-      }
-    }
-    return "\(dtype.shortName)[\(text.joined(separator: ","))]"
-  }
+  /// dims (names that are not identifiers are quoted), `f32[*]` for unknown rank, and a
+  /// `q<…>` suffix on quantized types (see `formatType`).
+  public var description: String { formatType(self, options: .init()) }
 }
 
 /// Overflow-checked element count of a shape; nil on overflow or a negative dim.

@@ -60,7 +60,7 @@ public struct Tensor: @unchecked Sendable {
   /// A zero-filled tensor with freshly allocated storage.
   public init(zeros dtype: DType, shape: [Int]) {
     let count = checkedElementCount(shape) ?? 0
-    self.init(dtype: dtype, shape: shape, storage: TensorStorage(byteCount: count * dtype.byteSize))
+    self.init(dtype: dtype, shape: shape, storage: TensorStorage(byteCount: dtype.byteCount(elements: count)))
   }
 
   /// A tensor holding a copy of `values`, whose element type must match `dtype`'s width.
@@ -78,7 +78,7 @@ public struct Tensor: @unchecked Sendable {
   public static func scalar(_ v: Float) -> Tensor { float32([], [v]) }
 
   public var count: Int { checkedElementCount(shape) ?? 0 }
-  public var byteCount: Int { count * dtype.byteSize }
+  public var byteCount: Int { dtype.byteCount(elements: count) }
   public var rank: Int { shape.count }
   public var type: TensorType { TensorType(dtype, shape: shape) }
 
@@ -115,6 +115,7 @@ public struct Tensor: @unchecked Sendable {
     case .float16: return Double(halfToFloat(p.load(fromByteOffset: i * 2, as: UInt16.self)))
     case .bfloat16: return Double(bfloat16ToFloat(p.load(fromByteOffset: i * 2, as: UInt16.self)))
     case .int8: return Double(p.load(fromByteOffset: i, as: Int8.self))
+    case .int4: return Double(unpackInt4(p.load(fromByteOffset: i >> 1, as: UInt8.self), high: i & 1 == 1))
     case .uint8: return Double(p.load(fromByteOffset: i, as: UInt8.self))
     case .bool: return p.load(fromByteOffset: i, as: UInt8.self) != 0 ? 1 : 0
     case .int16: return Double(p.load(fromByteOffset: i * 2, as: Int16.self))
@@ -153,6 +154,7 @@ public struct Tensor: @unchecked Sendable {
   public var isSplat: Bool {
     let w = dtype.byteSize, n = count
     guard n > 0, w > 0 else { return false }
+    if dtype.isPacked { return (1..<n).allSatisfy { double(at: $0) == double(at: 0) } }
     let p = rawPointer
     for i in 1..<n where memcmp(p, p + i * w, w) != 0 { return false }
     return true
@@ -174,6 +176,19 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The signed value of one nibble of a packed int4 byte (low nibble = even element).
+@inline(__always) public func unpackInt4(_ byte: UInt8, high: Bool) -> Int8 {
+  Int8(bitPattern: high ? byte : byte << 4) >> 4
+}
+
+/// Stores `v` (in -8...7) as element `i` of packed int4 storage.
+@inline(__always) public func storeInt4(_ v: Int8, at i: Int, in p: UnsafeMutableRawPointer) {
+  let b = p.load(fromByteOffset: i >> 1, as: UInt8.self)
+  let nib = UInt8(bitPattern: v) & 0x0f
+  let out = i & 1 == 1 ? (b & 0x0f) | nib << 4 : (b & 0xf0) | nib
+  p.storeBytes(of: out, toByteOffset: i >> 1, as: UInt8.self)
+}
 
 /// IEEE half to float, exact.
 @inline(__always) public func halfToFloat(_ h: UInt16) -> Float {

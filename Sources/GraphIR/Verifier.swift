@@ -29,8 +29,12 @@ extension Graph {
 
   private func merge(recorded: TensorType, inferred: TensorType, node: Node) throws -> TensorType {
     // Inference decides the element type; recorded dims survive where inference knows none.
+    // Quantization parameters come from inference when the op knows them (QuantizeLinear with
+    // constant parameters), else they are the recorded ones: they are part of the type.
+    let quant = inferred.quant ?? (recorded.dtype == inferred.dtype ? recorded.quant : nil)
     guard let rd = recorded.dims, let id = inferred.dims else {
-      return inferred.dims == nil ? TensorType(inferred.dtype, recorded.dims) : inferred
+      return inferred.dims == nil ? TensorType(inferred.dtype, recorded.dims, quant: quant)
+                                  : TensorType(inferred.dtype, inferred.dims, quant: quant)
     }
     if rd.count != id.count {
       throw GraphError("type/shape conflict: inferred \(inferred), declared \(recorded)", node: node.name, op: node.op)
@@ -47,7 +51,7 @@ extension Graph {
     if recorded.dtype != inferred.dtype {
       throw GraphError("type/shape conflict: inferred \(inferred), declared \(recorded)", node: node.name, op: node.op)
     }
-    return TensorType(inferred.dtype, dims)
+    return TensorType(inferred.dtype, dims, quant: quant)
   }
 
   /// Checks SSA form, schedule order, use-list consistency and every op's schema. A failure is a
@@ -67,10 +71,17 @@ extension Graph {
           throw GraphError("use-list of operand \(i) does not record this node", node: node.name, op: node.op)
         }
       }
+      try checkPackedOperands(node, registry: registry)
       let inferred = try inferResultTypes(of: node, registry: registry)
       for (k, (r, t)) in zip(node.results, inferred).enumerated() {
         if r.type.dtype != t.dtype {
           throw GraphError("result \(k) has type \(r.type) but the op produces \(t)", node: node.name, op: node.op)
+        }
+        if let q = t.quant, r.type.quant != q {
+          throw GraphError("result \(k) has type \(r.type) but the op produces \(t)", node: node.name, op: node.op)
+        }
+        if r.type.dtype.isPacked {
+          throw GraphError("result \(k) has packed type \(r.type.dtype.shortName); only constants can be packed", node: node.name, op: node.op)
         }
         defined.insert(ObjectIdentifier(r))
       }
@@ -79,6 +90,9 @@ extension Graph {
       throw GraphError("graph output '\(name)' is not defined")
     }
     for v in allValues {
+      do { try v.type.quant?.check(v.type) } catch let e as GraphError {
+        throw GraphError("value '\(v.name)': \(e.message)")
+      }
       for u in v.uses where !u.node.isLive || u.node.operand(u.operandIndex) !== v {
         throw GraphError("stale use of value '\(v.name)' by node '\(u.node.name)'")
       }
@@ -87,4 +101,13 @@ extension Graph {
 
   /// Inputs, constants and node results.
   public var allValues: [Value] { inputs + constants + nodes.flatMap(\.results) }
+}
+
+extension Graph {
+  /// Packed (int4) operands reach only ops whose schema declares support for them.
+  func checkPackedOperands(_ node: Node, registry: OpRegistry) throws {
+    guard node.operands.contains(where: { $0?.type.dtype.isPacked == true }),
+          registry.schema(node.op)?.acceptsPackedOperands != true else { return }
+    throw GraphError("this op cannot take packed int4 operands", node: node.name, op: node.op)
+  }
 }

@@ -122,7 +122,6 @@ func statisticsJSON(_ reports: [PassReport]) -> String {
   return "[" + entries.joined(separator: ",") + "]"
 }
 
-extension CalibrationSet: CalibrationSamples {}
 
 /// The calibration set the options ask for, checked against the graph's inputs; nil for none.
 public func calibrationSamples(for graph: Graph, _ options: OptimizeOptions) throws -> CalibrationSet? {

@@ -5,6 +5,7 @@ import Canonicalize
 import AttentionFusion
 import SparseAttention
 import ConvFusion
+import QuantizeLayout
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
@@ -25,6 +26,8 @@ public func registerBuiltins(into registry: PassRegistry) throws {
   for pass in sparseAttentionPasses { try registry.register(pass) }
   // Conv fusion for NPU-friendly graphs (passes/ConvFusion)
   for pass in convFusionPasses { try registry.register(pass) }
+  // Quantization (passes/QuantizeLayout)
+  for pass in quantizeLayoutPasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

@@ -47,7 +47,7 @@ public final class KernelRegistry: @unchecked Sendable {
   private let lock = NSLock()
 
   private init() {
-    for table in [elementwiseKernels, tensorKernels, nnKernels] {
+    for table in [elementwiseKernels, tensorKernels, nnKernels, quantizedKernels] {
       for (name, k) in table { kernels[name] = k }
     }
     for op in inPlaceOps { aliasKinds[op] = .inPlace }

@@ -98,6 +98,10 @@ public final class Model {
     guard let kernel = kernels.kernel(for: node.op) else { throw GraphError("no kernel is registered for this op", node: node.name, op: node.op) }
     let tensors = packed.tensors
     let operandTypes = node.operands.map { $0.map { tensors[$0].type } }
+    // Generic kernels copy whole bytes per element; packed int4 reaches only ops built for it.
+    if operandTypes.contains(where: { $0?.dtype.isPacked == true }) && !schema.acceptsPackedOperands {
+      throw GraphError("this op cannot take packed int4 operands", node: node.name, op: node.op)
+    }
     let infos = node.operands.map { $0.map { OperandInfo(type: tensors[$0].type, value: tensors[$0].constant) } }
     let inferred = try schema.check(
       InferenceContext(op: node.op, operands: infos, attributes: node.attributes, resultCount: node.results.count),

@@ -99,7 +99,7 @@ final class TensorDecoder {
     case .int8: fill(p.int32_data) { Int8(truncatingIfNeeded: $0) }
     case .uint8: fill(p.int32_data) { UInt8(truncatingIfNeeded: $0) }
     case .bool: fill(p.int32_data) { UInt8($0 != 0 ? 1 : 0) }
-    case .string: break
+    case .string, .int4: break  // tensorDType rejects both
     }
     return t
   }
@@ -181,7 +181,7 @@ final class TensorDecoder {
 /// The IR element type for an ONNX `TensorProto.DataType` code.
 func tensorDType(_ code: Int32) throws -> DType {
   guard code != 8 else { throw ImportFailure(.unsupported, "string tensors are not supported") }
-  guard code >= 0 && code <= 255, let t = DType(rawValue: UInt8(code)) else {
+  guard code >= 0 && code <= 255, let t = DType(rawValue: UInt8(code)), !t.isPacked else {
     throw ImportFailure(.unsupported, "element type \(onnxDTypeName(code)) is not supported")
   }
   return t

@@ -10,6 +10,7 @@ struct ByteWriter {
   mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
   mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
   mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+  mutating func i32(_ v: Int32) { u32(UInt32(bitPattern: v)) }
   mutating func append(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
   mutating func append(_ b: [UInt8]) { bytes.append(contentsOf: b) }
   /// Zero-pads to a multiple of `alignment`.
@@ -72,6 +73,7 @@ struct ByteReader {
     UInt64(littleEndian: data.loadUnaligned(fromByteOffset: try take(8, what()), as: UInt64.self))
   }
   mutating func i64(_ what: @autoclosure () -> String) throws -> Int64 { Int64(bitPattern: try u64(what())) }
+  mutating func i32(_ what: @autoclosure () -> String) throws -> Int32 { Int32(bitPattern: try u32(what())) }
   /// A raw byte range of the region.
   mutating func bytes(_ n: Int, _ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
     let at = try take(n, what())

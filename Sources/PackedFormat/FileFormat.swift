@@ -35,11 +35,17 @@ public enum GCB {
 /// kinds and reject unknown required ones.
 public enum SectionKind: UInt32, CaseIterable, Sendable {
   case strings = 1, tensors = 2, nodes = 3, weights = 4, memoryPlan = 5, graphIO = 6, metadata = 7
+  /// Quantization parameters; present only when some tensor record refers to it.
+  case quantization = 8
   /// Optional (since 1.1): node results that share their operand's arena bytes.
   case arenaAliases = 0x8000_0001
 
   public static let optionalBit: UInt32 = 0x8000_0000
-  public var isRequired: Bool { rawValue & Self.optionalBit == 0 }
+
+  /// Whether every file has this section. Optional kinds (the high bit set) may be absent and
+  /// are skipped by readers that do not know them; the quantization section appears only in
+  /// files with quantized tensors, and an older reader rejects its kind, so it never misreads them.
+  public var isRequired: Bool { rawValue & Self.optionalBit == 0 && self != .quantization }
 
   public var name: String {
     switch self {
@@ -51,6 +57,7 @@ public enum SectionKind: UInt32, CaseIterable, Sendable {
     case .graphIO: "graph io"
     case .metadata: "metadata"
     case .arenaAliases: "arena aliases"
+    case .quantization: "quantization"
     }
   }
 }

@@ -163,6 +163,7 @@ private struct Parser {
   var metadata: [String: String] = [:]
   var aliases: [AliasInfo] = []
   var verifyWeightChecksum = true
+  var quantizations: [Quantization] = []
 
   init(file: FileBytes, name: String) {
     self.file = file
@@ -183,6 +184,7 @@ private struct Parser {
     try parseHeader(verifyChecksums: verifyChecksums)
     try parseStrings()
     try parsePlan()
+    try parseQuantization()
     try parseTensors()
     try parseNodes()
     try parseIO()
@@ -331,7 +333,9 @@ private struct Parser {
       let weightOffset = try r.u64("weight offset")
       let weightLength = try r.u64("weight length")
       let arenaOffset = try r.u64("arena offset")
-      try r.reserved(8)
+      let quantAt = r.position
+      let quantId = try r.u32("quantization record")
+      try r.reserved(4)
       var dims: [Dim]? = nil
       if rank != GCB.unknownRank {
         guard Int(rank) <= GCB.maxRank else { throw r.error("tensor \(i) ('\(name)'): rank \(rank) exceeds \(GCB.maxRank)", at: at + 6) }
@@ -355,9 +359,19 @@ private struct Parser {
         }
         dims = ds
       }
-      let type = TensorType(dtype, dims)
+      var type = TensorType(dtype, dims)
+      if quantId != 0 {
+        guard Int(quantId) <= quantizations.count else {
+          throw r.error("tensor \(i) ('\(name)'): quantization record \(quantId) out of range (\(quantizations.count) records)", at: quantAt)
+        }
+        type.quant = quantizations[Int(quantId) - 1]
+        do { try type.quant?.check(type) } catch let e as GraphError { throw r.error("tensor \(i) ('\(name)'): \(e.message)", at: quantAt) }
+      }
+      guard !dtype.isPacked || kind == .constant else {
+        throw r.error("tensor \(i) ('\(name)'): only constants can have the packed type \(dtype.shortName)", at: at + 4)
+      }
       let staticCount = type.staticShape.flatMap(checkedElementCount)
-      let byteSize = staticCount.map { $0 * dtype.byteSize }
+      let byteSize = staticCount.map { dtype.byteCount(elements: $0) }
 
       var constant: Tensor? = nil
       if kind.hasWeights {
@@ -398,6 +412,36 @@ private struct Parser {
     guard let needed = alignUp(usedArena, arenaAlignment), needed == arenaSize else {
       throw error(.memoryPlan, planOffset, "arena size \(arenaSize) does not match the \(usedArena) bytes the planned tensors use (rounded up to \(arenaAlignment))")
     }
+  }
+
+  /// The quantization section (kind 8), when present: records of axis, count, scales and zero
+  /// points. Parameters are checked against each tensor that refers to them.
+  mutating func parseQuantization() throws {
+    guard sections[.quantization] != nil else { return }
+    var r = reader(.quantization)
+    let n = try recordCount(&r, "quantization record count", minSize: 16)
+    try r.reserved(4)
+    for k in 0..<n {
+      let at = r.position
+      let axis = try r.i32("axis")
+      let count = Int(try r.u32("scale count"))
+      guard count >= 1, count <= GCB.maxListLength, count <= r.remaining / 8 else {
+        throw r.error("quantization record \(k + 1): \(count) scales do not fit the section", at: at + 4)
+      }
+      var scales: [Float] = [], zps: [Int32] = []
+      scales.reserveCapacity(count)
+      zps.reserveCapacity(count)
+      for _ in 0..<count { scales.append(Float(bitPattern: try r.u32("scale"))) }
+      for _ in 0..<count { zps.append(try r.i32("zero point")) }
+      if axis == -1 {
+        guard count == 1 else { throw r.error("quantization record \(k + 1): per-tensor parameters with \(count) scales", at: at) }
+        quantizations.append(Quantization(scale: scales[0], zeroPoint: zps[0]))
+      } else {
+        guard axis >= 0, axis < GCB.maxRank else { throw r.error("quantization record \(k + 1): axis \(axis) out of range", at: at) }
+        quantizations.append(Quantization(axis: Int(axis), scales: scales, zeroPoints: zps))
+      }
+    }
+    guard r.atEnd else { throw r.error("\(r.remaining) unexpected bytes after the last quantization record") }
   }
 
   func tensorIndex(_ r: inout ByteReader, _ what: String, allowAbsent: Bool) throws -> Int? {
@@ -608,7 +652,7 @@ private struct Parser {
       guard let off = t.arenaOffset, life[i] != nil, groups.root(i) == i, let shape = t.type.staticShape, let n = checkedElementCount(shape) else { continue }
       planned.append(i)
       offsets.append(off)
-      buffers.append(BufferLifetime(size: n * t.type.dtype.byteSize, firstUse: groups.first[i], lastUse: groups.last[i]))
+      buffers.append(BufferLifetime(size: t.type.dtype.byteCount(elements: n), firstUse: groups.first[i], lastUse: groups.last[i]))
     }
     if let (a, b) = firstConflict(offsets: offsets, buffers: buffers) {
       let (x, y) = (planned[a], planned[b])

@@ -26,6 +26,7 @@ public func writeGCB(
   let plan = try table.plan(limits, aliasing: aliasing)
 
   var weights = ByteWriter()
+  var quantization = QuantizationSection()
   var tensors = ByteWriter()
   tensors.u32(UInt32(table.entries.count))
   tensors.u32(0)
@@ -44,7 +45,8 @@ public func writeGCB(
     tensors.u64(UInt64(weightOffset))
     tensors.u64(UInt64(weightLength))
     tensors.u64(plan.offsets[i].map { UInt64($0) } ?? GCB.dynamicOffset)
-    tensors.u64(0)
+    tensors.u32(e.type.quant.map { quantization.add($0) } ?? 0)
+    tensors.u32(0)
     for d in e.type.dims ?? [] {
       switch d {
       case .fixed(let v): tensors.i64(Int64(v))
@@ -129,11 +131,43 @@ public func writeGCB(
     stringSection.append(utf8)
   }
 
-  return assemble([
+  var sections: [(SectionKind, [UInt8])] = [
     (.strings, stringSection.bytes), (.tensors, tensors.bytes), (.nodes, nodes.bytes),
     (.graphIO, io.bytes), (.memoryPlan, planSection.bytes), (.metadata, meta.bytes),
-    (.weights, weights.bytes),
-  ] + (plan.aliases.isEmpty ? [] : [(.arenaAliases, aliasSection.bytes)]))
+  ]
+  // Written only when some tensor is quantized, so float models keep their layout.
+  if quantization.count > 0 { sections.append((.quantization, quantization.bytes)) }
+  sections.append((.weights, weights.bytes))
+  if !plan.aliases.isEmpty { sections.append((.arenaAliases, aliasSection.bytes)) }
+  return assemble(sections)
+}
+
+/// The quantization section's records, deduplicated (an activation's parameters are shared by
+/// its producer's result and the graph output, for example). Record ids are 1-based: 0 in a
+/// tensor record means "not quantized".
+private struct QuantizationSection {
+  private var ids: [Quantization: UInt32] = [:]
+  private var records = ByteWriter()
+  private(set) var count = 0
+
+  mutating func add(_ q: Quantization) -> UInt32 {
+    if let id = ids[q] { return id }
+    records.i32(Int32(q.axis ?? -1))
+    records.u32(UInt32(q.scales.count))
+    for s in q.scales { records.u32(s.bitPattern) }
+    for z in q.zeroPoints { records.i32(z) }
+    count += 1
+    ids[q] = UInt32(count)
+    return UInt32(count)
+  }
+
+  var bytes: [UInt8] {
+    var out = ByteWriter()
+    out.u32(UInt32(count))
+    out.u32(0)
+    out.append(records.bytes)
+    return out.bytes
+  }
 }
 
 /// Lays out header, section table and sections, then fills in the checksums.
@@ -256,7 +290,7 @@ private struct TensorTable {
         throw GraphError("value '\(e.name)' of shape \(shape) is too large to plan")
       }
       try limits.check(.tensorBytes, checkedByteCount(shape, e.type.dtype), what: "value '\(e.name)' of shape \(shape)")
-      sizes[i] = n * e.type.dtype.byteSize
+      sizes[i] = e.type.dtype.byteCount(elements: n)
     }
     var (aliases, groups) = chooseAliases(steps: steps, ops: ops, sizes: sizes, dtypes: entries.map(\.type.dtype), life: life, aliasing: aliasing)
     var roots: [Int] = []

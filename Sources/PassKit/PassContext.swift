@@ -112,9 +112,16 @@ public final class PassContext {
   }
 
   /// A new constant value (the graph drops it again if nothing comes to use it).
-  public func makeConstant(_ tensor: Tensor, name: String = "") -> Value {
+  public func makeConstant(_ tensor: Tensor, name: String = "", quant: Quantization? = nil) -> Value {
     changeCount += 1
-    return graph.addConstant(tensor, name: name)
+    return graph.addConstant(tensor, name: name, quant: quant)
+  }
+
+  /// Sets the quantization parameters of a value's type (for results of integer ops, whose
+  /// output parameters come from calibration, not from inference).
+  public func setQuantization(of value: Value, _ quant: Quantization?) {
+    changeCount += 1
+    value.type.quant = quant
   }
 
   /// Inserts a node before `anchor`; its result types are inferred from the operands.

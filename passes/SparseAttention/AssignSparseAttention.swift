@@ -54,18 +54,14 @@ public let assignSparseAttention = GraphPass(
     layers.append(layer)
   }
   guard !layers.isEmpty else { return }
-  let captured = layers.flatMap(\.capturedValues)
+  let captured = layers.flatMap(\.operands)
   var scores: [[CandidateScore]] = layers.map { _ in [] }
   var length = 0
   try context.forEachCalibrationSample(capturing: captured) { sample, tensors in
     var offset = 0
-    var modelInputs: [String: Tensor]?
-    let sampleInputs = {
-      if modelInputs == nil { modelInputs = try context.calibration?.sample(sample) }
-      return modelInputs ?? [:]
-    }
     for (l, layer) in layers.enumerated() {
-      let inputs = try layer.inputs(from: tensors, sample: sampleInputs, offset: &offset)
+      let inputs = Array(tensors[offset..<(offset + layer.operands.count)])
+      offset += layer.operands.count
       if sample == 0 {
         length = inputs[1].shape[2]
         guard length >= settings.minSeqLen else { return }
@@ -153,12 +149,11 @@ private struct CandidateScore {
   func recall(_ h: Int) -> Double { rows[h] > 0 ? keptMass[h] / rows[h] : 1 }
 }
 
-/// A causal graphc.Attention the pass assigns, and where its operands come from.
+/// A causal graphc.Attention the pass assigns.
 private struct AttentionLayer {
   let node: Node, index: Int, heads: Int
-  /// Per operand (q, k, v, mask?): a constant, a captured node result, or a graph input.
-  let sources: [Source]
-  enum Source { case constant(Tensor), captured, input(String) }
+  /// q, k, v and the mask when there is one: what the pass captures on each sample.
+  let operands: [Value]
 
   init?(_ node: Node, index: Int, _ context: PassContext) throws {
     let kind = AttentionMaskKind(rawValue: try node.attributes.string(AttentionAttr.mask, default: "none")) ?? .none
@@ -166,32 +161,13 @@ private struct AttentionLayer {
       context.diagnose(.remark, "layer \(index): not causal, left dense", at: node)
       return nil
     }
-    var sources: [Source] = []
+    var operands: [Value] = []
     for i in 0..<(kind.hasOperand ? 4 : 3) {
       guard let v = node.operand(i) else { return nil }
-      if let c = v.constant { sources.append(.constant(c)) } else if v.producer != nil { sources.append(.captured) } else {
-        sources.append(.input(v.name))
-      }
+      operands.append(v)
     }
-    self.node = node; self.index = index; self.sources = sources
+    self.node = node; self.index = index; self.operands = operands
     heads = try node.attributes.int(AttentionAttr.heads, default: 0)
-  }
-
-  var capturedValues: [Value] {
-    sources.indices.compactMap { i in if case .captured = sources[i] { node.operand(i) } else { nil } }
-  }
-
-  /// This layer's q, k, v (and mask) for one sample, consuming its captured tensors.
-  func inputs(from tensors: [Tensor], sample: () throws -> [String: Tensor], offset: inout Int) throws -> [Tensor] {
-    try sources.map { s in
-      switch s {
-      case .constant(let t): return t
-      case .captured: offset += 1; return tensors[offset - 1]
-      case .input(let name):
-        guard let t = try sample()[name] else { throw GraphError("calibration sample has no input '\(name)'") }
-        return t
-      }
-    }
   }
 
   /// The candidates at key length `n` (see the pass's doc comment).

@@ -65,7 +65,7 @@ private func variadicSchema(_ op: String) -> OpSchema {
 /// A valid `to` / output dtype code, or throws.
 private func dtypeAttribute(_ ctx: InferenceContext, _ name: String) throws -> DType? {
   guard let code = try ctx.attributes.int(name), code != 0 else { return nil }
-  guard let t = UInt8(exactly: code).flatMap(DType.init(rawValue:)), t != .string else {
+  guard let t = UInt8(exactly: code).flatMap(DType.init(rawValue:)), t != .string, !t.isPacked else {
     throw GraphError("attribute '\(name)' = \(code) is not a supported element type")
   }
   return t
@@ -143,7 +143,27 @@ private let quantizeLinearSchema = OpSchema("onnx.QuantizeLinear", inputs: 2...3
   let out = try dtypeAttribute(ctx, "output_dtype") ?? zp ?? .uint8
   if let zp, zp != out { throw GraphError("zero point type \(zp.shortName) differs from output_dtype \(out.shortName)") }
   guard quantizedTypes.contains(out) else { throw GraphError("quantized type \(out.shortName) is not supported") }
-  return [TensorType(out, x.dims)]
+  var result = TensorType(out, x.dims)
+  result.quant = constantQuantization(ctx, result)
+  return [result]
+}
+
+/// The quantization parameters a QuantizeLinear with constant scale and zero point gives its
+/// result, so that the result's type states them; nil when they are not constant or not valid.
+private func constantQuantization(_ ctx: InferenceContext, _ type: TensorType) -> Quantization? {
+  guard let scale = ctx.optional(1)?.value, scale.dtype == .float32, scale.rank <= 1 else { return nil }
+  let zp = ctx.optional(2)?.value
+  if let zp, zp.count != scale.count { return nil }
+  let scales = (0..<scale.count).map { Float(scale.double(at: $0)) }
+  let zps = (0..<scale.count).map { i in zp.map { Int32(clamping: Int64($0.double(at: i))) } ?? 0 }
+  let q: Quantization
+  if scale.rank == 0 {
+    q = Quantization(scale: scales[0], zeroPoint: zps[0])
+  } else {
+    guard let rank = type.rank, let a = try? ctx.attributes.int("axis", default: 1) else { return nil }
+    q = Quantization(axis: a < 0 ? a + rank : a, scales: scales, zeroPoints: zps)
+  }
+  return (try? q.check(type)) == nil ? nil : q
 }
 
 /// DequantizeLinear(x, x_scale, x_zero_point?): the result has the scale's float type.

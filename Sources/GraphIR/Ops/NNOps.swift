@@ -98,10 +98,17 @@ private func convKernel(_ attrs: AttributeMap, w: TensorType) throws -> [Int]? {
   return ks.count == fw.count ? ks : nil
 }
 
-func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> TensorType {
+/// Conv/ConvTranspose result type. `quantized` checks the element types of `graphc.QConv`
+/// instead (X i8/u8, W i8/i4, B i32); the geometry rules are the same.
+func inferConv(_ ctx: InferenceContext, transposed: Bool, quantized: Bool = false) throws -> TensorType {
   let x = try ctx.type(0), w = try ctx.type(1)
-  try nnRequireDType(x, nnFloatDTypes, "X")
-  try nnRequireSameDType(w, as: x, "W", "X")
+  if quantized {
+    try nnRequireDType(x, [.int8, .uint8], "X")
+    try nnRequireDType(w, [.int8, .int4], "W")
+  } else {
+    try nnRequireDType(x, nnFloatDTypes, "X")
+    try nnRequireSameDType(w, as: x, "W", "X")
+  }
   let attrs = ctx.attributes
   let group = try attrs.int("group", default: 1)
   guard group > 0 && group <= nnMaxWindowAttribute else { throw GraphError("group must be positive, got \(group)") }
@@ -136,7 +143,7 @@ func inferConv(_ ctx: InferenceContext, transposed: Bool) throws -> TensorType {
     }
   }
   if let b = ctx.optional(2) {
-    try nnRequireSameDType(b.type, as: x, "B", "X")
+    if quantized { try nnRequireDType(b.type, [.int32], "B") } else { try nnRequireSameDType(b.type, as: x, "B", "X") }
     if let bd = b.type.dims {
       guard bd.count == 1 else { throw GraphError("B must be 1-D, got rank \(bd.count)") }
       if let mv = m.value { try nnRequireDim(bd[0], equals: mv, "B length") }

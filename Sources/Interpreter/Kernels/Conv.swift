@@ -119,7 +119,7 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
       let yOffset = (n * s.outChannels + firstChannel) * outSize + j0
       var b = xg + j0, ldb = inSize
       if let col {
-        im2col(xg, channels: s.inPerGroup, win, columns: j0..<(j0 + cols), into: col)
+        im2col(xg, channels: s.inPerGroup, win, columns: j0..<(j0 + cols), pad: 0, into: col)
         b = UnsafePointer(col)
         ldb = cols
       }
@@ -141,9 +141,12 @@ func convColumnTile(rows: Int, columns: Int) -> Int {
 }
 
 /// Unfolds the windows of `channels` input planes for the output positions `columns` (flat
-/// indices into the output volume) into a (channels * kernel) x columns.count matrix, zero where
-/// a window tap falls in the padding.
-func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, columns: Range<Int>, into col: UnsafeMutablePointer<Float>) {
+/// indices into the output volume) into a (channels * kernel) x columns.count matrix, `pad`
+/// where a window tap falls in the padding (0 for floats, the input's zero point for quantized
+/// convolutions, so that padding stays real zero).
+func im2col<T>(
+  _ x: UnsafePointer<T>, channels: Int, _ w: Window3D, columns: Range<Int>, pad: T, into col: UnsafeMutablePointer<T>
+) {
   let (ID, IH, IW) = w.input, (OH, OW) = (w.output.1, w.output.2)
   let (KD, KH, KW) = w.kernel, (sd, sh, sw) = w.strides, (dd, dh, dw) = w.dilations, (pd, ph, pw) = w.pads
   let width = columns.count
@@ -163,15 +166,15 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ w: Window3D, columns: Ra
         let lo = max(valid.lowerBound, ow0), hi = min(valid.upperBound, ow1)
         if id >= 0, id < ID, ih >= 0, ih < IH, lo < hi {
           let src = xc + (id * IH + ih) * IW
-          for ow in ow0..<lo { dst[ow] = 0 }
+          for ow in ow0..<lo { dst[ow] = pad }
           if sw == 1 {
             (dst + lo).update(from: src + lo + base, count: hi - lo)
           } else {
             for ow in lo..<hi { dst[ow] = src[ow * sw + base] }
           }
-          for ow in hi..<ow1 { dst[ow] = 0 }
+          for ow in hi..<ow1 { dst[ow] = pad }
         } else {
-          (dst + ow0).update(repeating: 0, count: ow1 - ow0)
+          (dst + ow0).update(repeating: pad, count: ow1 - ow0)
         }
         p += ow1 - ow0
       }

@@ -118,7 +118,7 @@ func dispatchConvertible<V: ConvertibleVisitor>(_ dtype: DType, _ v: V) throws -
   case .uint16: return try v.visit(UInt16.self)
   case .uint32: return try v.visit(UInt32.self)
   case .uint64: return try v.visit(UInt64.self)
-  case .string: throw GraphError("element type \(dtype.shortName) cannot be converted")
+  case .string, .int4: throw GraphError("element type \(dtype.shortName) cannot be converted")
   }
 }
 

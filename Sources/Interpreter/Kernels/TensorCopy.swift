@@ -183,6 +183,7 @@ func storeScalar(_ v: Double, _ dtype: DType, _ p: UnsafeMutableRawPointer, _ i:
   case .uint32: p.storeBytes(of: int(UInt32.self), toByteOffset: i * 4, as: UInt32.self)
   case .int64: p.storeBytes(of: int(Int64.self), toByteOffset: i * 8, as: Int64.self)
   case .uint64: p.storeBytes(of: int(UInt64.self), toByteOffset: i * 8, as: UInt64.self)
+  case .int4: storeInt4(Int8(clamping: max(-8, min(7, int(Int8.self)))), at: i, in: p)
   case .string: break
   }
 }

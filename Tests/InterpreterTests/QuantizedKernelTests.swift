@@ -1,0 +1,217 @@
+// QuantizedKernelTests.swift - Fixed-point requantization, QLinear and QConv against a float
+// simulation of the same quantized arithmetic, and int4 against int8 bit for bit.
+
+import GraphIR
+@testable import Interpreter
+import Testing
+
+/// Prepares and runs one integer op with quantized operand and result types (the one-op
+/// `evaluate` sees plain tensors, which carry no quantization parameters).
+private func runQuantized(
+  _ op: String, _ attrs: AttributeMap = [:], _ inputs: [(Tensor, Quantization?)], result: TensorType
+) throws -> Tensor {
+  let kernel = try #require(KernelRegistry.shared.kernel(for: op))
+  let types: [TensorType?] = inputs.map { t, q in TensorType(t.dtype, shape: t.shape, quant: q) }
+  let ctx = KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: types, outputTypes: [result])
+  let y = Tensor(zeros: result.dtype, shape: try #require(result.staticShape))
+  try kernel.prepare(ctx)(inputs.map { $0.0 }, [y])
+  return y
+}
+
+/// Integers in `range`, reproducibly.
+private func ints(_ n: Int, _ range: ClosedRange<Int>, _ rng: inout SeededRandom) -> [Int] {
+  (0..<n).map { _ in range.lowerBound + Int(rng.next() % UInt64(range.count)) }
+}
+
+private func tensor(_ dtype: DType, _ shape: [Int], _ v: [Int]) -> Tensor {
+  let t = Tensor(zeros: dtype, shape: shape)
+  for (i, x) in v.enumerated() {
+    switch dtype {
+    case .int8: t.pointer(as: Int8.self)[i] = Int8(x)
+    case .uint8: t.pointer(as: UInt8.self)[i] = UInt8(x)
+    case .int32: t.pointer(as: Int32.self)[i] = Int32(x)
+    case .int4: storeInt4(Int8(x), at: i, in: t.rawPointer)
+    default: break
+    }
+  }
+  return t
+}
+
+/// The float simulation: `clamp(z_y + round(M * acc))` with `M` in double precision.
+private func simulate(_ acc: Int, multiplier: Double, zy: Int, lo: Int, hi: Int) -> Int {
+  min(max(zy + Int((multiplier * Double(acc)).rounded()), lo), hi)
+}
+
+private func expectWithinOneLSB(_ y: Tensor, _ expected: [Int], sourceLocation: SourceLocation = #_sourceLocation) {
+  var worst = 0
+  for i in 0..<expected.count { worst = max(worst, abs(Int(y.double(at: i)) - expected[i])) }
+  #expect(worst <= 1, "largest difference \(worst) LSB", sourceLocation: sourceLocation)
+}
+
+struct FixedPointTests {
+  @Test func roundingDivideByPowerOfTwoRoundsHalfAwayFromZero() {
+    #expect(roundingDivideByPOT(5, 1) == 3)
+    #expect(roundingDivideByPOT(-5, 1) == -3)
+    #expect(roundingDivideByPOT(-4, 1) == -2)
+    #expect(roundingDivideByPOT(7, 2) == 2)
+    #expect(roundingDivideByPOT(-6, 2) == -2)  // -1.5 -> -2
+    #expect(roundingDivideByPOT(Int32.max, 31) == 1)
+    #expect(roundingDivideByPOT(123, 0) == 123)
+  }
+
+  @Test func doublingHighMulSaturatesOnlyTheMinTimesMinCase() {
+    #expect(saturatingRoundingDoublingHighMul(.min, .min) == .max)
+    #expect(saturatingRoundingDoublingHighMul(1 << 30, 1 << 30) == 1 << 29)  // 2^60 / 2^31
+    #expect(saturatingRoundingDoublingHighMul(3, 1 << 30) == 2)  // 1.5 rounds up
+    #expect(saturatingRoundingDoublingHighMul(.max, .max) == Int32.max - 1)  // (2^31-1)^2 / 2^31
+  }
+
+  @Test(arguments: [
+    (0.5, Int32(1 << 30), 0), (1.0, Int32(1 << 30), 1), (0.75, Int32(1_610_612_736), 0),
+    (0.0009765625, Int32(1 << 30), -9), (3.0, Int32(1_610_612_736), 2),
+  ])
+  func multipliersAreQ31WithAShift(m: Double, m0: Int32, shift: Int) {
+    #expect(QuantizedMultiplier(m) == QuantizedMultiplier.init(m0: m0, shift: shift))
+  }
+}
+
+extension QuantizedMultiplier {
+  init(m0: Int32, shift: Int) {
+    self.init(0)
+    self.m0 = m0
+    self.shift = shift
+  }
+}
+
+struct QuantizedKernelTests {
+  /// (m, k, n, signed activations, x zero point, output scale): odd sizes, negative zero
+  /// points, and output scales that put the multiplier s_x s_w / s_y from 2^-24 to 2^6, that
+  /// is every right-shift range and left shifts too.
+  static let linearCases: [(Int, Int, Int, Bool, Int, Float)] = [
+    (1, 1, 1, true, 0, 0.05), (3, 7, 5, true, -5, 0.05), (5, 33, 17, true, 17, 1e-3),
+    (2, 19, 300, false, 131, 0.5), (17, 9, 3, true, -128, 40), (4, 13, 11, false, 0, 3e-6),
+    (1, 64, 257, true, 3, 1e-5), (6, 5, 9, true, -1, 2e-4),
+  ]
+
+  @Test(arguments: linearCases)
+  func qlinearMatchesTheFloatSimulation(m: Int, k: Int, n: Int, signed: Bool, zx: Int, sy: Float) throws {
+    var rng = SeededRandom(seed: UInt64(m * 1000 + k * 10 + n))
+    let xRange = signed ? -128...127 : 0...255
+    let xv = ints(m * k, xRange, &rng), wv = ints(k * n, -127...127, &rng), bv = ints(n, -5000...5000, &rng)
+    let sx: Float = 0.02
+    let sw = (0..<n).map { Float(0.001 + 0.002 * Double($0 % 7)) }
+    let zy = signed ? -7 : 120
+    let dtype: DType = signed ? .int8 : .uint8
+    let y = try runQuantized(
+      "graphc.QLinear", [:],
+      [(tensor(dtype, [m, k], xv), Quantization(scale: sx, zeroPoint: Int32(zx))),
+       (tensor(.int8, [k, n], wv), Quantization(axis: 1, scales: sw)),
+       (tensor(.int32, [n], bv), nil)],
+      result: TensorType(dtype, shape: [m, n], quant: Quantization(scale: sy, zeroPoint: Int32(zy))))
+    var expected: [Int] = []
+    let range = signed ? (-128, 127) : (0, 255)
+    for i in 0..<m {
+      for j in 0..<n {
+        var acc = bv[j]
+        for kk in 0..<k { acc += xv[i * k + kk] * wv[kk * n + j] }
+        let mult = Double(sx) * Double(sw[j]) / Double(sy)
+        expected.append(simulate(acc, multiplier: mult, zy: zy, lo: range.0, hi: range.1))
+      }
+    }
+    expectWithinOneLSB(y, expected)
+  }
+
+  @Test func fusedClipNarrowsTheOutputRange() throws {
+    // Relu6 on an int8 output with s_y = 0.05, z_y = -10: [max(-128, -10 + 0), min(127, -10 + 120)].
+    var rng = SeededRandom(seed: 7)
+    let xv = ints(4 * 8, -128...127, &rng), wv = ints(8 * 6, -127...127, &rng)
+    let y = try runQuantized(
+      "graphc.QLinear", ["clip": .floats([0, 6])],
+      [(tensor(.int8, [4, 8], xv), Quantization(scale: 0.05, zeroPoint: 3)),
+       (tensor(.int8, [8, 6], wv), Quantization(scale: 0.01))],
+      result: TensorType(.int8, shape: [4, 6], quant: Quantization(scale: 0.05, zeroPoint: -10)))
+    var expected: [Int] = []
+    for i in 0..<4 {
+      for j in 0..<6 {
+        var acc = 0
+        for kk in 0..<8 { acc += xv[i * 8 + kk] * wv[kk * 6 + j] }
+        // No bias operand: the kernel sums raw products (a bias would absorb -z_x * sum w).
+        expected.append(simulate(acc, multiplier: 0.01, zy: -10, lo: -10, hi: 110))
+      }
+    }
+    expectWithinOneLSB(y, expected)
+    #expect((0..<24).allSatisfy { (-10...110).contains(Int(y.double(at: $0))) })
+  }
+
+  @Test(arguments: [(3, 5, 7), (2, 8, 256), (5, 3, 1)])
+  func int4WeightsGiveExactlyTheInt8Result(m: Int, k: Int, n: Int) throws {
+    var rng = SeededRandom(seed: UInt64(m + k + n))
+    let xv = ints(m * k, -128...127, &rng), wv = ints(k * n, -7...7, &rng), bv = ints(n, -300...300, &rng)
+    let wq = Quantization(axis: 1, scales: (0..<n).map { Float($0 + 1) * 0.01 })
+    func run(_ wdtype: DType) throws -> Tensor {
+      try runQuantized(
+        "graphc.QLinear", [:],
+        [(tensor(.int8, [m, k], xv), Quantization(scale: 0.1, zeroPoint: -3)),
+         (tensor(wdtype, [k, n], wv), wq), (tensor(.int32, [n], bv), nil)],
+        result: TensorType(.int8, shape: [m, n], quant: Quantization(scale: 0.3, zeroPoint: 4)))
+    }
+    #expect(try run(.int4).bitwiseEqual(try run(.int8)))
+  }
+
+  /// (batch, in channels, out channels, group, size, kernel, stride, pad, dilation, x zero point)
+  static let convCases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+    (1, 3, 5, 1, 7, 3, 1, 1, 1, -9), (2, 4, 6, 2, 6, 3, 2, 1, 1, 100), (1, 3, 3, 3, 5, 3, 1, 2, 2, 0),
+    (1, 5, 4, 1, 4, 1, 1, 0, 1, -128),
+  ]
+
+  @Test(arguments: convCases)
+  func qconvMatchesTheFloatSimulation(
+    n: Int, c: Int, mOut: Int, group: Int, size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int, zx: Int
+  ) throws {
+    var rng = SeededRandom(seed: UInt64(c * 100 + mOut + size))
+    let cg = c / group, mg = mOut / group
+    let xv = ints(n * c * size * size, -128...127, &rng)
+    let wv = ints(mOut * cg * kernel * kernel, -7...7, &rng), bv = ints(mOut, -2000...2000, &rng)
+    let out = (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1
+    let sw = (0..<mOut).map { Float($0 + 1) * 0.004 }
+    let attrs: AttributeMap = ["strides": .ints([stride, stride]), "pads": .ints([pad, pad, pad, pad]),
+                               "dilations": .ints([dilation, dilation]), "group": .int(group)]
+    let resultType = TensorType(.int8, shape: [n, mOut, out, out], quant: Quantization(scale: 0.07, zeroPoint: 5))
+    func run(_ wdtype: DType) throws -> Tensor {
+      try runQuantized(
+        "graphc.QConv", attrs,
+        [(tensor(.int8, [n, c, size, size], xv), Quantization(scale: 0.03, zeroPoint: Int32(zx))),
+         (tensor(wdtype, [mOut, cg, kernel, kernel], wv), Quantization(axis: 0, scales: sw)),
+         (tensor(.int32, [mOut], bv), nil)],
+        result: resultType)
+    }
+    let y = try run(.int8)
+    // Direct convolution on real-zero-centred inputs: padding contributes (z_x - z_x) = 0, so
+    // the accumulator is bias + sum w * (x - z_x) with the z_x term absorbed here by hand.
+    var expected: [Int] = []
+    for b in 0..<n { for o in 0..<mOut { for oh in 0..<out { for ow in 0..<out {
+      let g = o / mg
+      var acc = bv[o]
+      for ci in 0..<cg { for kh in 0..<kernel { for kw in 0..<kernel {
+        let ih = oh * stride - pad + kh * dilation, iw = ow * stride - pad + kw * dilation
+        let xq = (ih < 0 || ih >= size || iw < 0 || iw >= size) ? zx : xv[((b * c + g * cg + ci) * size + ih) * size + iw]
+        acc += wv[((o * cg + ci) * kernel + kh) * kernel + kw] * (xq - zx)
+      } } }
+      // The kernel adds the raw products; the caller's bias absorbs -z_x * sum(w).
+      let wsum = (0..<(cg * kernel * kernel)).reduce(0) { $0 + wv[o * cg * kernel * kernel + $1] }
+      expected.append(simulate(acc + zx * wsum, multiplier: 0.03 * Double(sw[o]) / 0.07, zy: 5, lo: -128, hi: 127))
+    } } } }
+    expectWithinOneLSB(y, expected)
+    #expect(try run(.int4).bitwiseEqual(y))
+  }
+
+  @Test func missingResultParametersAreALoadError() throws {
+    let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
+    let ctx = KernelContext(
+      op: "graphc.QLinear", nodeName: "n", attributes: [:],
+      inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
+                   TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
+      outputTypes: [TensorType(.int8, shape: [1, 2])])
+    #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains("per-tensor quantization parameters") }
+  }
+}
