@@ -67,7 +67,7 @@ private func printAttentionTable(_ layers: [AttentionLayerSummary]) {
       let sizes = p.kind == .dense ? "-" : "\(p.sizes.0), \(p.sizes.1)"
       let score = p.kind == .dense ? "-" : String(format: "%.4f", p.score)
       let at = l.calibrationLength > 0 ? String(l.calibrationLength) : "-"
-      print("  \(String(l.layer).leftPad(5))  \(String(h).leftPad(4))  \(p.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0))  \(sizes.leftPad(12))  \(score.leftPad(7))  \(at.leftPad(13))")
+      print("  \(String(l.layer).leftPad(5))  \(String(h).leftPad(4))  \(p.kind.rawValue.rightPad(15))  \(sizes.leftPad(12))  \(score.leftPad(7))  \(at.leftPad(13))")
     }
   }
 }
@@ -92,4 +92,6 @@ struct PrintIR: ParsableCommand {
 
 extension String {
   func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+  /// Pads on the right to `n` characters; never truncates, so long names stay whole.
+  func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

@@ -94,7 +94,7 @@ struct Optimize: ParsableCommand {
     for p in r.reports {
       let stats = p.statistics.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
       let ms = String(format: "%7.2f ms", p.seconds * 1000)
-      print("  pass      \(p.pass.padding(toLength: max(24, p.pass.count), withPad: " ", startingAt: 0)) \(ms)  \(p.nodesBefore) -> \(p.nodesAfter) nodes  \(stats.isEmpty ? "(no change)" : stats.joined(separator: " "))")
+      print("  pass      \(p.pass.rightPad(24)) \(ms)  \(p.nodesBefore) -> \(p.nodesAfter) nodes  \(stats.isEmpty ? "(no change)" : stats.joined(separator: " "))")
     }
     print("  result    \(after) nodes: \(histogramLine(r.opsAfter))")
     print("  wrote     \(out) (\(formatBytes(r.packed.count))) in \(String(format: "%.2f", seconds)) s")

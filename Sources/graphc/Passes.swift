@@ -26,7 +26,7 @@ struct Passes: ParsableCommand {
       }
       print("Passes:")
       for p in registry.allPasses {
-        print("  \(p.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(p.summary)")
+        print("  \(p.name.rightPad(24)) \(p.summary)")
         for o in p.options {
           print("      \(o.name)=<\(o.kind.rawValue)>  (default \(o.defaultValue.isEmpty ? "\"\"" : o.defaultValue))  \(o.help)")
         }
@@ -35,7 +35,7 @@ struct Passes: ParsableCommand {
       }
       print("\nPresets:")
       for p in registry.allPresets {
-        print("  \(p.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(p.summary)")
+        print("  \(p.name.rightPad(24)) \(p.summary)")
         print("      \(p.pipeline.isEmpty ? "(empty)" : p.pipeline)")
       }
     }
