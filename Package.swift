@@ -60,7 +60,7 @@ let package = Package(
     .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "PackedFormatTests", dependencies: ["PackedFormat", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "InterpreterTests", dependencies: ["Interpreter", "CKernels", "GraphcTestSupport"]),
-    .testTarget(name: "CLITests", dependencies: ["graphc", "GraphIR", "Calibration"]),
+    .testTarget(name: "CLITests", dependencies: ["graphc", "GraphIR", "Calibration", "GraphcTestSupport"]),
     .testTarget(name: "PassKitTests", dependencies: ["PassKit", "GraphIR"]),
     .testTarget(name: "CanonicalizeTests", dependencies: ["Canonicalize", "GraphcDriver", "GraphcTestSupport"]),
     .testTarget(name: "ConvFusionTests", dependencies: ["ConvFusion", "GraphcDriver", "GraphcTestSupport", "Interpreter"]),

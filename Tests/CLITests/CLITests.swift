@@ -4,48 +4,17 @@ import Foundation
 import Testing
 import GraphIR
 import Calibration
+import GraphcTestSupport
 
 private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .deletingLastPathComponent().deletingLastPathComponent().path
 
-/// The graphc binary SwiftPM built beside this test bundle.
-private var graphcPath: String {
-  var dir = Bundle.main.bundleURL
-  for _ in 0..<4 {
-    let candidate = dir.appendingPathComponent("graphc").path
-    if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    dir = dir.deletingLastPathComponent()
-  }
-  return packageRoot + "/.build/debug/graphc"
-}
-
-struct CommandResult {
-  let status: Int32
-  let stdout: String
-  let stderr: String
-}
-
-/// Runs graphc with `arguments` and collects its exit status and output.
+/// Runs the graphc binary SwiftPM built beside this test bundle.
 func graphc(_ arguments: [String]) throws -> CommandResult {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: graphcPath)
-  p.arguments = arguments
-  let out = Pipe(), err = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  try p.run()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
-  let e = err.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                       stderr: String(decoding: e, as: UTF8.self))
+  try runExecutable(buildProductsDirectory + "/graphc", arguments)
 }
 
-private func temporaryDirectory() throws -> String {
-  let dir = NSTemporaryDirectory() + "graphc-cli-\(UUID().uuidString)"
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
-}
+private func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "graphc-cli") }
 
 @Suite struct CLITests {
   let mlp = packageRoot + "/fixtures/models/mlp"

@@ -10,46 +10,15 @@ import PassKit
 private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .deletingLastPathComponent().deletingLastPathComponent().path
 
-/// The build products directory: beside the test bundle (`swift build --build-tests` builds
-/// `graphc` and `libExamplePlugin.so` there).
-private let buildDir: String = {
-  if let dir = ProcessInfo.processInfo.environment["GRAPHC_BUILD_DIR"] { return dir }
-  let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-  return exe.deletingLastPathComponent().path
-}()
-private let graphc = buildDir + "/graphc"
-private let examplePlugin = buildDir + "/libExamplePlugin.so"
+private let graphc = buildProductsDirectory + "/graphc"
+private let examplePlugin = buildProductsDirectory + "/libExamplePlugin.so"
 private let transposes = packageRoot + "/fixtures/models/transposes"
 
-struct Output {
-  var status: Int32
-  var stdout: String
-  var stderr: String
-}
-
 /// Runs graphc with `arguments`; stdout and stderr are read to the end.
-func runGraphc(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Output {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: graphc)
-  p.arguments = arguments
-  let out = Pipe(), err = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  try p.run()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
-  let e = err.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-}
+func runGraphc(_ arguments: [String]) throws -> CommandResult { try runExecutable(graphc, arguments) }
 
-/// A fresh temporary directory.
-func temporaryDirectory() throws -> String {
-  let dir = NSTemporaryDirectory() + "graphc-cli-\(UUID().uuidString)"
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
-}
+func temporaryDirectory() throws -> String { try makeTemporaryDirectory(prefix: "graphc-cli") }
 
-/// Compiles C source into a shared library with the system C compiler (a fake plugin).
 func compileCPlugin(_ source: String, in dir: String) throws -> String {
   let c = dir + "/plugin.c", so = dir + "/libfake.so"
   try source.write(toFile: c, atomically: true, encoding: .utf8)
@@ -121,7 +90,8 @@ func compileCPlugin(_ source: String, in dir: String) throws -> String {
   @Test func theExamplePluginListsItsPasses() throws {
     let r = try runGraphc(["passes", "--load-pass-plugin", examplePlugin])
     #expect(r.status == 0, "\(r.stderr)")
-    #expect(r.stdout.contains("fold-transposes      Fold consecutive Transposes into one"))
+    let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("  fold-transposes ") }
+    #expect(line?.contains(" Fold consecutive Transposes into one") == true, "\(r.stdout)")
     let without = try runGraphc(["passes"])
     #expect(!without.stdout.contains("fold-transposes"))
   }
