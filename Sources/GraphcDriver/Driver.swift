@@ -61,7 +61,10 @@ public struct OptimizeResult {
   public let reports: [PassReport]
   public let opsBefore: [String: Int]
   public let opsAfter: [String: Int]
-  public let packed: [UInt8]
+  /// The `.gcb` file, laid out; its weights are the graph's constants, not a copy.
+  public let image: GCBImage
+  /// The whole `.gcb` file in memory (built on each access; `image.write(to:)` streams instead).
+  public var packed: [UInt8] { image.bytes() }
 }
 
 /// Operator histogram of a graph.
@@ -108,9 +111,9 @@ public func optimize(
   metadata["producer"] = "graphc \(graphcVersion)"
   metadata["pipeline"] = pipeline.description
   metadata["pass-statistics"] = statisticsJSON(run.record.passes)
-  let packed = try writeGCB(graph: graph, metadata: metadata, limits: options.limits, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
+  let image = try packGCB(graph: graph, metadata: metadata, limits: options.limits, aliasing: { KernelRegistry.shared.aliasing(for: $0) })
   return OptimizeResult(graph: graph, pipelineText: pipeline.description, reports: run.record.passes,
-                        opsBefore: run.record.opsBefore, opsAfter: opHistogram(graph), packed: packed)
+                        opsBefore: run.record.opsBefore, opsAfter: opHistogram(graph), image: image)
 }
 
 /// Per-pass statistics as compact, key-sorted JSON, for the `.gcb` metadata.

@@ -4,6 +4,12 @@ import CONNXProto
 import CProtobufC
 import GraphIR
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Imports the ONNX model at `path`. External data is resolved against the model's folder.
 /// Every problem in the file is an `ImportError` naming the node at fault; nothing crashes.
 public func importONNX(path: String, options: ImportOptions = .init(), ops: OpRegistry = .shared) throws -> Graph {
@@ -15,7 +21,7 @@ public func importONNX(path: String, options: ImportOptions = .init(), ops: OpRe
     throw f.error(source: source)
   }
   return try importONNX(bytes: file.bytes, baseDirectory: directoryName(of: path), sourceName: source,
-                        options: options, ops: ops)
+                        options: options, ops: ops, afterParse: file.dropResidentPages)
 }
 
 /// Imports a model held in memory. `baseDirectory` is where external data lives (nil refuses
@@ -34,6 +40,18 @@ public func importONNX(
   bytes: UnsafeRawBufferPointer, baseDirectory: String?, sourceName: String, options: ImportOptions = .init(),
   ops: OpRegistry = .shared
 ) throws -> Graph {
+  try importONNX(bytes: bytes, baseDirectory: baseDirectory, sourceName: sourceName, options: options, ops: ops,
+                 afterParse: {})
+}
+
+/// The import itself. `afterParse` runs once the protobuf is parsed and the bytes are no longer
+/// read, so a mapped file's pages can leave memory before the tensors are decoded: at most two
+/// copies of the weights (protobuf and tensors) are resident at once, and each initializer's
+/// protobuf bytes are freed as soon as its tensor holds them.
+func importONNX(
+  bytes: UnsafeRawBufferPointer, baseDirectory: String?, sourceName: String, options: ImportOptions,
+  ops: OpRegistry, afterParse: () -> Void
+) throws -> Graph {
   do {
     guard bytes.count <= options.maxModelBytes else {
       throw ImportFailure(.limitExceeded, ResourceLimits.exceeded(.modelBytes, bytes.count, limit: options.maxModelBytes, what: "the model"))
@@ -43,12 +61,14 @@ public func importONNX(
     try withUnsafePointer(to: onnx__model_proto__descriptor) {
       try checkNesting(bytes, root: $0, what: "model", maxDepth: maxNesting, maxMessages: maxMessages)
     }
+    let digest = sha256Hex(bytes)
     let model = try unpack(bytes, what: "model") { onnx__model_proto__unpack(nil, $0, $1) }
     defer { onnx__model_proto__free_unpacked(model, nil) }
+    afterParse()
     let importer = Importer(options: options, ops: ops,
                             decoder: TensorDecoder(baseDirectory: baseDirectory, options: options))
     let graph = try importer.run(model, sourceName: sourceName)
-    graph.metadata["source.sha256"] = sha256Hex(bytes)
+    graph.metadata["source.sha256"] = digest
     return graph
   } catch let f as ImportFailure {
     throw f.error(source: sourceName)
@@ -76,6 +96,15 @@ public func readTensorProto(path: String, options: ImportOptions = .init()) thro
 private let maxNesting = 100
 
 /// Runs a protobuf-c unpack function; a nil result means the bytes are not a valid message.
+/// Frees a decoded initializer's `raw_data` (the tensor holds its own copy now), so the model's
+/// weights are not held twice until the whole protobuf is freed. protobuf-c allocated it with
+/// malloc (default allocator) and skips null data when it frees the message.
+private func releaseRawData(_ t: UnsafeMutablePointer<Onnx__TensorProto>) {
+  guard t.pointee.has_raw_data != 0, let data = t.pointee.raw_data.data else { return }
+  free(data)
+  t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
+}
+
 private func unpack<T>(
   _ bytes: UnsafeRawBufferPointer, what: String,
   _ body: (Int, UnsafePointer<UInt8>) -> UnsafeMutablePointer<T>?
@@ -139,6 +168,7 @@ final class Importer {
       guard !name.isEmpty else { throw ImportFailure(.invalidModel, "an initializer has no name") }
       guard values[name] == nil else { throw ImportFailure(.invalidModel, "initializer '\(name)' is defined twice") }
       bind(name, graph.addConstant(try decoder.decode(t), name: name))
+      releaseRawData(t)
     }
     try addInputs(buffer(gp.input, gp.n_input))
     for vi in Array(buffer(gp.value_info, gp.n_value_info)) + Array(buffer(gp.output, gp.n_output)) {

@@ -45,6 +45,13 @@ final class MappedFile {
   deinit { if let base { munmap(base, size) } }
 
   var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+  /// Drops the pages read so far from memory (they are clean: nothing writes the mapping); a
+  /// later read maps them from the file again. Lets a caller done with the bytes keep the
+  /// mapping without keeping the model resident.
+  func dropResidentPages() {
+    if let base { madvise(base, size, MADV_DONTNEED) }
+  }
 }
 
 /// The canonical absolute form of `path` with symlinks resolved, or nil if it does not exist.

@@ -160,6 +160,18 @@ public func crc32(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
   bytes.withUnsafeBytes { crc32($0, seed: seed) }
 }
 
+/// The CRC-32 of `count` zero bytes, continuing from `seed` (padding that is never stored).
+public func crc32(zeroBytes count: Int, seed: UInt32 = 0) -> UInt32 {
+  let zeros = [UInt8](repeating: 0, count: min(count, 1 << 16))
+  var crc = seed, left = count
+  while left > 0 {
+    let n = min(left, zeros.count)
+    crc = zeros.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<n]), seed: crc) }
+    left -= n
+  }
+  return crc
+}
+
 /// The eight 256-entry slicing tables, built once.
 private enum CRC32Tables {
   static let shared: [UInt32] = {

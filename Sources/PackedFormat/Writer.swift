@@ -8,7 +8,15 @@ import Glibc
 import Darwin
 #endif
 
-/// Serializes `graph` into `.gcb` bytes (Docs/FileFormat.md). The graph must be verified and in
+/// Serializes `graph` into `.gcb` bytes (Docs/FileFormat.md); see `packGCB`.
+public func writeGCB(
+  graph: Graph, metadata: [String: String], limits: ResourceLimits = .default,
+  aliasing: (String) -> ArenaAlias? = { _ in nil }
+) throws -> [UInt8] {
+  try packGCB(graph: graph, metadata: metadata, limits: limits, aliasing: aliasing).bytes()
+}
+
+/// Lays `graph` out as a `.gcb` file (Docs/FileFormat.md). The graph must be verified and in
 /// schedule order; constants' bytes go to the weights section and intermediates get arena
 /// offsets from `planMemory`. `metadata` is merged over `graph.metadata`. The output is
 /// deterministic: the same graph and metadata give the same bytes. Fails when a planned tensor
@@ -17,15 +25,18 @@ import Darwin
 /// `aliasing` tells which ops may write their result over an operand (in place) or reuse its
 /// bytes unchanged (view); the interpreter's `KernelRegistry.aliasing(for:)` is the usual
 /// source. The default plans every result in its own bytes.
-public func writeGCB(
+///
+/// The image refers to the constants' storage instead of copying the weights, so writing it
+/// to a file (`GCBImage.write(to:)`) needs no second copy of the model in memory.
+public func packGCB(
   graph: Graph, metadata: [String: String], limits: ResourceLimits = .default,
   aliasing: (String) -> ArenaAlias? = { _ in nil }
-) throws -> [UInt8] {
+) throws -> GCBImage {
   let table = try TensorTable(graph)
   var strings = StringTable()
   let plan = try table.plan(limits, aliasing: aliasing)
 
-  var weights = ByteWriter()
+  var weights = WeightsSection()
   var quantization = QuantizationSection()
   var tensors = ByteWriter()
   tensors.u32(UInt32(table.entries.count))
@@ -33,10 +44,8 @@ public func writeGCB(
   for (i, e) in table.entries.enumerated() {
     var weightOffset = 0, weightLength = 0
     if let c = e.constant {
-      weights.pad(to: GCB.weightAlignment)
-      weightOffset = weights.count
+      weightOffset = weights.append(c)
       weightLength = c.byteCount
-      weights.append(c.bytes)
     }
     tensors.u32(strings.id(e.name))
     tensors.u8(e.type.dtype.rawValue)
@@ -131,15 +140,32 @@ public func writeGCB(
     stringSection.append(utf8)
   }
 
-  var sections: [(SectionKind, [UInt8])] = [
-    (.strings, stringSection.bytes), (.tensors, tensors.bytes), (.nodes, nodes.bytes),
-    (.graphIO, io.bytes), (.memoryPlan, planSection.bytes), (.metadata, meta.bytes),
+  var sections: [(SectionKind, [GCBImage.Piece])] = [
+    (.strings, [.bytes(stringSection.bytes)]), (.tensors, [.bytes(tensors.bytes)]), (.nodes, [.bytes(nodes.bytes)]),
+    (.graphIO, [.bytes(io.bytes)]), (.memoryPlan, [.bytes(planSection.bytes)]), (.metadata, [.bytes(meta.bytes)]),
   ]
   // Written only when some tensor is quantized, so float models keep their layout.
-  if quantization.count > 0 { sections.append((.quantization, quantization.bytes)) }
-  sections.append((.weights, weights.bytes))
-  if !plan.aliases.isEmpty { sections.append((.arenaAliases, aliasSection.bytes)) }
-  return assemble(sections)
+  if quantization.count > 0 { sections.append((.quantization, [.bytes(quantization.bytes)])) }
+  sections.append((.weights, weights.pieces))
+  if !plan.aliases.isEmpty { sections.append((.arenaAliases, [.bytes(aliasSection.bytes)])) }
+  return GCBImage(sections: sections)
+}
+
+/// The weights section as references to the constants' bytes, each 64-byte aligned.
+private struct WeightsSection {
+  private(set) var pieces: [GCBImage.Piece] = []
+  private var count = 0
+
+  /// Appends `tensor`'s bytes at the next aligned offset and returns that offset.
+  mutating func append(_ tensor: Tensor) -> Int {
+    let padding = (GCB.weightAlignment - count % GCB.weightAlignment) % GCB.weightAlignment
+    if padding > 0 { pieces.append(.zeros(padding)) }
+    count += padding
+    let offset = count
+    pieces.append(.tensor(tensor))
+    count += tensor.byteCount
+    return offset
+  }
 }
 
 /// The quantization section's records, deduplicated (an activation's parameters are shared by
@@ -170,34 +196,108 @@ private struct QuantizationSection {
   }
 }
 
-/// Lays out header, section table and sections, then fills in the checksums.
-private func assemble(_ sections: [(SectionKind, [UInt8])]) -> [UInt8] {
-  var out = ByteWriter()
-  out.append(GCB.magic)
-  out.u16(GCB.majorVersion)
-  out.u16(GCB.minorVersion)
-  out.u32(0)  // flags
-  out.u32(UInt32(sections.count))
-  out.u32(0)  // header checksum, patched below
-  out.u64(0)  // file length, patched below
-  out.u64(0)  // reserved
-  let tableStart = out.count
-  out.append([UInt8](repeating: 0, count: sections.count * GCB.sectionEntrySize))
-  var entries = ByteWriter()
-  for (kind, bytes) in sections {
-    out.pad(to: kind == .weights ? GCB.weightAlignment : GCB.sectionAlignment)
-    entries.u32(kind.rawValue)
-    entries.u32(crc32(bytes))
-    entries.u64(UInt64(out.count))
-    entries.u64(UInt64(bytes.count))
-    entries.u64(0)
-    out.append(bytes)
+/// A laid-out `.gcb` file: header, section table and sections, checksums computed. Small
+/// sections are held as bytes; the weights refer to the constants' storage (which must not
+/// change while the image lives), so the file exists in memory only when `bytes()` asks for it.
+public struct GCBImage {
+  enum Piece {
+    case bytes([UInt8])
+    case tensor(Tensor)
+    case zeros(Int)
+
+    var count: Int {
+      switch self {
+      case .bytes(let b): b.count
+      case .tensor(let t): t.byteCount
+      case .zeros(let n): n
+      }
+    }
   }
-  out.bytes.replaceSubrange(tableStart..<(tableStart + entries.count), with: entries.bytes)
-  withUnsafeBytes(of: UInt64(out.count).littleEndian) { out.bytes.replaceSubrange(24..<32, with: $0) }
-  let headerCRC = out.bytes.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<(tableStart + entries.count)])) }
-  out.patchU32(at: 20, headerCRC)
-  return out.bytes
+
+  /// The file's pieces in order, padding included.
+  private var pieces: [Piece] = []
+  /// The file's length in bytes.
+  public private(set) var byteCount = 0
+
+  init(sections: [(kind: SectionKind, pieces: [Piece])]) {
+    // Offsets first: the section table precedes the sections.
+    let tableStart = GCB.headerSize
+    var offset = tableStart + sections.count * GCB.sectionEntrySize
+    var entries = ByteWriter()
+    var body: [Piece] = []
+    for (kind, sectionPieces) in sections {
+      let alignment = kind == .weights ? GCB.weightAlignment : GCB.sectionAlignment
+      let padding = (alignment - offset % alignment) % alignment
+      if padding > 0 { body.append(.zeros(padding)) }
+      offset += padding
+      let length = sectionPieces.reduce(0) { $0 + $1.count }
+      entries.u32(kind.rawValue)
+      entries.u32(sectionPieces.reduce(UInt32(0)) { crc, piece in piece.crc32(seed: crc) })
+      entries.u64(UInt64(offset))
+      entries.u64(UInt64(length))
+      entries.u64(0)
+      body += sectionPieces
+      offset += length
+    }
+    var header = ByteWriter()
+    header.append(GCB.magic)
+    header.u16(GCB.majorVersion)
+    header.u16(GCB.minorVersion)
+    header.u32(0)  // flags
+    header.u32(UInt32(sections.count))
+    header.u32(0)  // header checksum, patched below
+    header.u64(UInt64(offset))  // file length
+    header.u64(0)  // reserved
+    header.append(entries.bytes)
+    header.patchU32(at: 20, crc32(header.bytes))
+    pieces = [.bytes(header.bytes)] + body
+    byteCount = offset
+  }
+
+  /// The whole file in memory.
+  public func bytes() -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+      let base = UnsafeMutableRawPointer(buffer.baseAddress!)  // safe: byteCount >= the header's size
+      var at = 0
+      for piece in pieces {
+        piece.withBytes { src in
+          if let src, src.count > 0 {
+            (base + at).copyMemory(from: src.baseAddress!, byteCount: src.count)  // safe: count > 0
+          } else {
+            (base + at).initializeMemory(as: UInt8.self, repeating: 0, count: piece.count)
+          }
+        }
+        at += piece.count
+      }
+      initialized = at
+    }
+  }
+
+  /// Writes the file to `path` atomically (see `writeFileAtomically`), streaming the weights
+  /// from the constants' storage.
+  public func write(to path: String) throws {
+    try writeFileAtomically(to: path, byteCount: byteCount) { sink in
+      for piece in pieces { try piece.withBytes { try sink.write($0, count: piece.count) } }
+    }
+  }
+}
+
+extension GCBImage.Piece {
+  /// The piece's bytes, or nil for zeros (which are never materialized).
+  func withBytes<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    switch self {
+    case .bytes(let b): try b.withUnsafeBytes { try body($0) }
+    case .tensor(let t): try body(t.bytes)
+    case .zeros: try body(nil)
+    }
+  }
+
+  func crc32(seed: UInt32) -> UInt32 {
+    switch self {
+    case .zeros(let n): PackedFormat.crc32(zeroBytes: n, seed: seed)
+    default: withBytes { PackedFormat.crc32($0!, seed: seed) }  // safe: only zeros have no bytes
+    }
+  }
 }
 
 /// Interns strings in order of first use, so ids are deterministic.
@@ -317,10 +417,66 @@ public struct FileWriteError: Error, CustomStringConvertible, Sendable {
   public var description: String { "\(path): \(message)" }
 }
 
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one:
-/// a temporary file in the same directory is written, fsynced and renamed over `path`. On
-/// failure the temporary file is removed and an existing file at `path` is left untouched.
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new one
+/// (see `writeFileAtomically(to:byteCount:_:)`).
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
+  try writeFileAtomically(to: path, byteCount: bytes.count) { sink in
+    try bytes.withUnsafeBytes { try sink.write($0, count: $0.count) }
+  }
+}
+
+/// Where `writeFileAtomically` sends a file's contents, in order.
+public struct FileSink {
+  fileprivate let fd: Int32
+  fileprivate let fail: (String) -> FileWriteError
+  /// Bytes after which a test asked for a pause (`GRAPHC_TEST_STALL_WRITE`), else nil.
+  fileprivate var stallAt: Int?
+  fileprivate let stallSeconds: Int
+  public private(set) var written = 0
+
+  /// Appends `count` bytes from `source`, or `count` zero bytes when `source` is nil.
+  public mutating func write(_ source: UnsafeRawBufferPointer?, count: Int) throws {
+    guard let source else {
+      var left = count
+      while left > 0 {
+        let n = min(left, zeroBlock.count)
+        try zeroBlock.withUnsafeBytes { try write($0, count: n) }
+        left -= n
+      }
+      return
+    }
+    var done = 0
+    while done < count {
+      var chunk = count - done
+      if let stop = stallAt, written < stop { chunk = min(chunk, stop - written) }
+      let n = posixWrite(fd, source.baseAddress! + done, chunk)  // safe: done < count <= source.count
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw fail("write failed")
+      }
+      done += n
+      written += n
+      if let stop = stallAt, written >= stop {
+        // A window for a test to kill the process with half a file written.
+        sleep(UInt32(stallSeconds))
+        stallAt = nil
+      }
+    }
+  }
+}
+
+/// `write(2)`; `FileSink.write` shadows the name.
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
+
+/// 64 KiB of zeros, the source of padding and zero runs.
+private let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
+
+/// Writes a file of `byteCount` bytes, produced by `body` through the sink, to `path` so that
+/// readers see either the old file or the complete new one: a temporary file in the same
+/// directory is written, fsynced and renamed over `path`. On failure (including `body`
+/// throwing or writing another length) the temporary file is removed and an existing file at
+/// `path` is left untouched.
+public func writeFileAtomically(to path: String, byteCount: Int, _ body: (inout FileSink) throws -> Void) throws {
   func failure(_ what: String) -> FileWriteError {
     FileWriteError(path: path, message: "\(what): \(String(cString: strerror(errno)))")
   }
@@ -339,20 +495,11 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
   do {
     defer { close(fd) }
     fchmod(fd, 0o644)
-    var written = 0
     let stall = stallMidWrite()
-    try bytes.withUnsafeBytes { buf in
-      while written < buf.count {
-        // Half the file at first when a test asked for a stall, then sleep: a window to kill us in.
-        let chunk = stall > 0 && written == 0 ? max(1, buf.count / 2) : buf.count - written
-        let n = write(fd, buf.baseAddress! + written, chunk)  // safe: count > 0 here
-        if stall > 0 && written == 0 && n > 0 { sleep(UInt32(stall)) }
-        if n < 0 {
-          if errno == EINTR { continue }
-          throw failure("write failed")
-        }
-        written += n
-      }
+    var sink = FileSink(fd: fd, fail: failure, stallAt: stall > 0 ? max(1, byteCount / 2) : nil, stallSeconds: stall)
+    try body(&sink)
+    guard sink.written == byteCount else {
+      throw FileWriteError(path: path, message: "internal error: wrote \(sink.written) of \(byteCount) bytes")
     }
     guard fsync(fd) == 0 else { throw failure("fsync failed") }
   }

@@ -73,7 +73,7 @@ struct Optimize: ParsableCommand {
         throw failure
       }
       let out = output ?? (model.hasSuffix(".onnx") ? String(model.dropLast(5)) : model) + ".gcb"
-      try writeFileAtomically(result.packed, to: out)
+      try result.image.write(to: out)
       let seconds = Date().timeIntervalSince(start)
       if json { print(summaryJSON(result, out: out, seconds: seconds)) } else { printSummary(result, out: out, seconds: seconds) }
       printDiagnostics(result.reports, input: model)
@@ -97,7 +97,7 @@ struct Optimize: ParsableCommand {
       print("  pass      \(p.pass.rightPad(24)) \(ms)  \(p.nodesBefore) -> \(p.nodesAfter) nodes  \(stats.isEmpty ? "(no change)" : stats.joined(separator: " "))")
     }
     print("  result    \(after) nodes: \(histogramLine(r.opsAfter))")
-    print("  wrote     \(out) (\(formatBytes(r.packed.count))) in \(String(format: "%.2f", seconds)) s")
+    print("  wrote     \(out) (\(formatBytes(r.image.byteCount))) in \(String(format: "%.2f", seconds)) s")
   }
 
   private func summaryJSON(_ r: OptimizeResult, out: String, seconds: Double) -> String {
@@ -109,6 +109,6 @@ struct Optimize: ParsableCommand {
       let diags = p.diagnostics.map { jsonString($0.description) }.joined(separator: ",")
       return "{\"pass\":\(jsonString(p.pass)),\"ms\":\(p.seconds * 1000),\"nodes_before\":\(p.nodesBefore),\"nodes_after\":\(p.nodesAfter),\"changed\":\(p.changed),\"statistics\":{\(stats)},\"diagnostics\":[\(diags)]}"
     }.joined(separator: ",")
-    return "{\"model\":\(jsonString(model)),\"output\":\(jsonString(out)),\"bytes\":\(r.packed.count),\"seconds\":\(seconds),\"pipeline\":\(jsonString(r.pipelineText)),\"ops_before\":\(hist(r.opsBefore)),\"ops_after\":\(hist(r.opsAfter)),\"passes\":[\(passes)]}"
+    return "{\"model\":\(jsonString(model)),\"output\":\(jsonString(out)),\"bytes\":\(r.image.byteCount),\"seconds\":\(seconds),\"pipeline\":\(jsonString(r.pipelineText)),\"ops_before\":\(hist(r.opsBefore)),\"ops_after\":\(hist(r.opsAfter)),\"passes\":[\(passes)]}"
   }
 }

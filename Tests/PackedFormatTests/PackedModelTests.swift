@@ -82,6 +82,34 @@ struct PackedModelTests {
     #expect(m.tensors[5].constant?.scalars(as: Float.self) == [0, 1, 2, 3, 4])
   }
 
+  /// The file `GCBImage.write(to:)` streams from the constants is the same as the bytes built in
+  /// memory, and it loads (every section's CRC is checked).
+  @Test func aStreamedFileEqualsTheInMemoryBytes() throws {
+    let g = Graph(name: "streamed")
+    let x = g.addInput(name: "x", type: TensorType(.float32, shape: [1]))
+    var operands: [Value?] = [x]
+    for (i, n) in [1, 17, 100_000, 3].enumerated() {
+      operands.append(g.addConstant(.float32([n], (0..<n).map { Float($0 % 251) - 7 }), name: "c\(i)"))
+    }
+    let n = g.addNode("test.Sum", name: "sum", operands: operands, resultTypes: [TensorType(.float32, shape: [1])])
+    g.setOutputs([("y", n.result)])
+    let image = try packGCB(graph: g, metadata: ["k": "v"])
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try image.write(to: dir + "/s.gcb")
+    let bytes = image.bytes()
+    #expect(bytes.count == image.byteCount)
+    #expect(try contents(dir + "/s.gcb") == bytes)
+    let m = try PackedModel(path: dir + "/s.gcb")
+    #expect(m.tensors[3].constant?.scalars(as: Float.self).prefix(3) == [-7, -6, -5])
+  }
+
+  @Test(arguments: [0, 1, 63, 65_536, 70_001])
+  func crcOfZeroRunsMatchesTheCRCOfStoredZeros(count: Int) {
+    let zeros = [UInt8](repeating: 0, count: count)
+    #expect(crc32(zeroBytes: count, seed: 0x1234_5678) == crc32(zeros, seed: 0x1234_5678))
+  }
+
   @Test func mappedFileServesConstantsInPlace() throws {
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
