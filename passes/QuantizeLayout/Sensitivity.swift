@@ -32,12 +32,14 @@ func applyLayout(_ planned: [PlannedLayer], weightType: DType, context: PassCont
 /// alone a layer's error is its own (not mixed with the upstream noise of layers that may end
 /// up float), and independent rounding noises add in `1 - cos` to first order, which is what
 /// the choice needs: sort by `e_i`, keep the worst layers float until the sum of the others'
-/// `e_i` is within the budget, then **measure** that layout and keep the next worst while the
-/// measured error is over budget. Additivity only guides the choice; the reported error is
-/// measured on the exact graph the pass then produces.
+/// `e_i` is within the budget, then **measure** that layout: while over budget keep the next
+/// worst too; while within it, try quantizing the least harmful kept layer back (the sum
+/// overestimates when errors partly cancel). Additivity only guides the choice; the reported
+/// error is measured on the exact graph the pass then produces.
 ///
 /// Cost: `1 + L + r` sweeps over the samples (float reference, L layers, r ≥ 1 checks), each
-/// on a freshly packed copy; float reference outputs are held for every sample.
+/// on a freshly packed copy; float reference outputs are held for every sample. Limits: one
+/// greedy order, not a search over subsets; the layout is chosen on the calibration samples.
 struct SensitivityLayout {
   let context: PassContext
   let samples: CalibrationSamples
@@ -94,12 +96,25 @@ struct SensitivityLayout {
     // Smallest k with sum(alone[order[k...]]) <= budget.
     var k = 0, rest = alone.reduce(0, +)
     while k < order.count, rest > budget { rest -= alone[order[k]]; k += 1 }
-    while true {
-      let measured = try error(quantizing: Array(order[k...]))
-      if measured <= budget || k == order.count { return (Array(order[..<k]), alone, measured) }
-      k += 1
-      count.planned += 1
+    var measured = try error(quantizing: Array(order[k...]))
+    if measured <= budget {
+      // The sum is pessimistic when errors partly cancel: quantize kept layers back, least
+      // harmful first, while the measured error stays within the budget.
+      while k > 0 {
+        count.planned += 1
+        let m = try error(quantizing: Array(order[(k - 1)...]))
+        guard m <= budget else { break }
+        k -= 1
+        measured = m
+      }
+    } else {
+      while measured > budget, k < order.count {
+        k += 1
+        count.planned += 1
+        measured = try error(quantizing: Array(order[k...]))
+      }
     }
+    return (Array(order[..<k]), alone, measured)
   }
 
   /// Runs `model` on every sample, handing `body` the sample index and its concatenated
