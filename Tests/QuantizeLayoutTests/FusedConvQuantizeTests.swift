@@ -56,6 +56,27 @@ import PassKit
     }
   }
 
+  @Test func unsupportedFusedOpsStayFloatWithAReason() throws {
+    let text = """
+      graph @float(%x: f32[1,2,4,4]) {
+        %w = const f32[2,2,1,1] dense<[1.0, -1.0, 0.5, 0.5]>
+        %wd = const f32[2,1,1,1] dense<[1.0, 0.5]>
+        %0 = graphc.FusedConv(%x, %w) {activation = "leaky_relu", activation_params = [0.1], kernel_shape = [1, 1]} : f32[1,2,4,4] @"lr"
+        %1 = graphc.DepthwisePointwise(%0, %wd, _, %w) : f32[1,2,4,4] @"dwpw"
+        %2 = graphc.FusedConv(%1, %w) {kernel_shape = [1, 1]} : f32[1,2,4,4] @"plain"
+        return %2 as "y"
+      }
+      """
+    let (graph, reports) = try runQuantize(text, "quantize", samples: uniformSamples(2, [("x", [1, 2, 4, 4])], seed: 1))
+    let report = try #require(reports.last)
+    let reasons = Dictionary(uniqueKeysWithValues: report.diagnostics.compactMap { d in d.node.map { ($0, d.message) } })
+    #expect(reasons["lr"]?.contains("activation 'leaky_relu' has no integer form") == true)
+    #expect(reasons["dwpw"]?.contains("graphc.DepthwisePointwise has no integer kernel") == true)
+    #expect(reasons["plain"]?.hasPrefix("W8A8") == true)
+    #expect(report.statistics["layers-kept-float"] == 2 && report.statistics["layers-quantized"] == 1)
+    #expect(graph.nodes.map(\.op).filter { $0.hasPrefix("graphc.") } == ["graphc.FusedConv", "graphc.DepthwisePointwise", "graphc.QConv"])
+  }
+
   /// The quantized arithmetic in floats: x and w rounded to their grids (w symmetric per
   /// output channel, max|w| / 127), the int32 bias `round(b / (sx sw))`, the sum rescaled by
   /// `sx sw / sy`, rounded, clamped to int8 and the clip, dequantized, then the residual and
