@@ -37,6 +37,10 @@ public struct OptimizeOptions: Sendable {
   public var tolerance = Tolerance(1e-4)
   /// Ceilings on the model file, tensors, node count and the compiled arena.
   public var limits = ResourceLimits.default
+  /// `--sensitivity-budget B`: sets `sensitivity-budget=B` on every `quantize` in the pipeline.
+  public var sensitivityBudget: Double?
+  /// Receives progress of long pass work (calibration); the CLI draws a `ProgressLine`.
+  public var progress: (@Sendable (PassProgress) -> Void)?
 
   public init() {}
 
@@ -74,12 +78,37 @@ public func opHistogram(_ graph: Graph) -> [String: Int] {
 
 /// Resolves `--pipeline` / `--preset` into a parsed pipeline.
 public func resolvePipeline(_ options: OptimizeOptions, registry: PassRegistry = builtinRegistry) throws -> Pipeline {
-  if let text = options.pipeline { return try Pipeline(parsing: text, registry: registry) }
-  guard let text = registry.preset(named: options.preset) else {
-    let names = registry.allPresets.map(\.name)
-    throw PipelineError("unknown preset '\(options.preset)'; presets: \(names.joined(separator: ", "))")
+  var text = options.pipeline ?? ""
+  if options.pipeline == nil {
+    guard let preset = registry.preset(named: options.preset) else {
+      let names = registry.allPresets.map(\.name)
+      throw PipelineError("unknown preset '\(options.preset)'; presets: \(names.joined(separator: ", "))")
+    }
+    text = preset
   }
-  return try Pipeline(parsing: text, registry: registry)
+  let pipeline = try Pipeline(parsing: text, registry: registry)
+  guard let budget = options.sensitivityBudget else { return pipeline }
+  return try settingOption("sensitivity-budget", to: "\(budget)", ofPass: "quantize", in: pipeline, flag: "--sensitivity-budget")
+}
+
+/// `pipeline` with `key=value` set on every run of `pass` (re-parsed from its canonical text, so
+/// the value is checked like any pipeline option). Fails when the pipeline never runs `pass`.
+func settingOption(_ key: String, to value: String, ofPass pass: String, in pipeline: Pipeline, flag: String) throws -> Pipeline {
+  var found = false
+  func set(_ e: PipelineElement) -> PipelineElement {
+    switch e {
+    case .pass(let p, let o) where p.name == pass:
+      found = true
+      var values = o.values
+      values[key] = value
+      return .pass(p, PassOptions(values: values))
+    case .pass: return e
+    case .fixpoint(let inner, let limit): return .fixpoint(inner.map(set), limit: limit)
+    }
+  }
+  let text = pipeline.elements.map { set($0).description }.joined(separator: ",")
+  guard found else { throw PipelineError("\(flag) needs a '\(pass)' pass in the pipeline ('\(pipeline)' has none)") }
+  return try Pipeline(parsing: text, registry: pipeline.registry)
 }
 
 /// Imports an ONNX model, runs the pipeline over it and packs the result (nothing is written

@@ -50,6 +50,7 @@ public func runPipeline(
     let instrumentation = options.makeInstrumentation(checkEachInputs: checkEachInputs, sink: sink)
     var manager = PassManager(instrumentation: instrumentation)
     manager.calibration = try calibrationSamples(for: graph, options)
+    manager.progress = options.progress
     reports = try manager.run(pipeline, on: graph)
   } catch let e as PassFailure {
     reports = e.reports

@@ -58,6 +58,7 @@ extension PassContext {
       throw GraphError("pass '\(passName)' needs calibration data: give --calibration DIR or --calibration-random N")
     }
     let model = try captureModel(values)
+    reportProgress("calibration", done: 0, total: samples.count)
     for i in 0..<samples.count {
       let inputs: [String: Tensor], outputs: [String: Tensor]
       do {
@@ -74,6 +75,7 @@ extension PassContext {
         captured.append(t)
       }
       try body(i, captured)
+      reportProgress("calibration", done: i + 1, total: samples.count)
     }
   }
 

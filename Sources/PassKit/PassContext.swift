@@ -58,6 +58,10 @@ public final class PassContext {
   /// must reach the host's schemas (custom ops included) through here, never `OpRegistry.shared`.
   public let ops: OpRegistry
 
+  /// Where `reportProgress` goes (the driver's progress line); nil reports nothing.
+  var progressSink: ((PassProgress) -> Void)?
+  var progressStart: (task: String, nanos: UInt64)?
+
   init(passName: String, options: PassOptions, graph: Graph, statistics: [String], ops: OpRegistry = .shared,
        calibration: CalibrationSamples? = nil) {
     self.passName = passName

@@ -89,6 +89,8 @@ public struct PassManager {
   public var calibration: CalibrationSamples?
   /// The host's op registry, handed to every pass through its context.
   public var ops: OpRegistry = .shared
+  /// Receives the progress passes report on long work (calibration); see `PassProgress`.
+  public var progress: ((PassProgress) -> Void)?
 
   public init(instrumentation: PassInstrumentation = .init()) { self.instrumentation = instrumentation }
 
@@ -151,6 +153,7 @@ public struct PassManager {
 
     let context = PassContext(passName: pass.name, options: options, graph: graph, statistics: pass.statistics, ops: ops,
                               calibration: calibration)
+    context.progressSink = progress
     let before = graph.nodes.count
     let start = DispatchTime.now().uptimeNanoseconds
     try pass.run(graph, context)

@@ -42,6 +42,9 @@ struct Optimize: ParsableCommand {
   @Option(help: ArgumentHelp("Use N synthetic random calibration samples (for testing only).", valueName: "N"))
   var calibrationRandom: Int?
 
+  @Option(help: ArgumentHelp("Set quantize's sensitivity-budget (mean 1 - cosine of the outputs vs float) on every quantize pass.", valueName: "B"))
+  var sensitivityBudget: Double?
+
   @Flag(help: "Print the summary as one JSON object on stdout.")
   var json = false
 
@@ -56,6 +59,9 @@ struct Optimize: ParsableCommand {
       try instrumentation.apply(to: &options)
       options.calibrationDirectory = calibration
       options.calibrationRandom = calibrationRandom
+      options.sensitivityBudget = sensitivityBudget
+      let progress = ProgressLine(terminal: isatty(2) != 0) { FileHandle.standardError.write(Data($0.utf8)) }
+      options.progress = { progress.update($0) }
       if let n = calibrationRandom { note("warning: --calibration-random \(n): calibration uses SYNTHETIC random inputs; choices made from it are not representative") }
       options.limits = try limits.limits()
       for s in shapes {

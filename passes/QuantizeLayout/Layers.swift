@@ -19,20 +19,53 @@ struct Layer {
   let absorbed: [Node]
   /// The float value the layer's users read (the last absorbed node's result).
   let output: Value
-  /// The fused activation in real units.
+  /// The fused activation in real units, folded into the requantization clamp.
   let clip: [Float]?
+  /// `graphc.FusedConv` with a residual Z: the add (and, when `floatActivation` is set, the
+  /// activation after it) stays in float after the DequantizeLinear. The integer result is
+  /// then not `output` but `conv + B` (or `act(conv + B)`), which calibration observes on a
+  /// probe node (`probeAttributes`).
+  let hasResidual: Bool
+  let floatActivation: FusedActivation?
 
   var channels: Int { kind == .linear ? weight.shape[1] : weight.shape[0] }
 
-  /// Matchers by op. `graphc.FusedConv` (conv fusion) plugs in here with a matcher that reads
-  /// its fused activation into `clip`.
+  /// Matchers by op.
   init?(matching node: Node) {
     switch node.op {
     case "onnx.MatMul": self.init(matMul: node)
     case "onnx.Gemm": self.init(gemm: node)
     case "onnx.Conv": self.init(conv: node)
+    case "graphc.FusedConv": self.init(fusedConv: node)
     default: return nil
     }
+  }
+
+  /// Why a fused conv op that looks like a layer stays float, for a remark; nil otherwise.
+  static func unsupportedReason(_ node: Node) -> String? {
+    switch node.op {
+    case "graphc.DepthwisePointwise":
+      return "kept in float: graphc.DepthwisePointwise has no integer kernel (its depthwise intermediate never reaches memory, so it has no calibrated range to requantize to)"
+    case "graphc.FusedConv":
+      guard let a = try? FusedActivation(attributes: node.attributes), !Self.integerActivations.contains(a.kind) else { return nil }
+      return "kept in float: activation '\(a.kind.rawValue)' has no integer form (only relu and clip fold into the requantization clamp)"
+    default: return nil
+    }
+  }
+
+  private static let integerActivations: Set<FusedActivation.Kind> = [.none, .relu, .clip]
+
+  /// The attributes of the probe `graphc.FusedConv(X, W, B)` whose result is the layer's
+  /// integer result (conv attributes, plus the activation when it is applied before the add).
+  var probeAttributes: AttributeMap {
+    var a = convAttributes
+    if floatActivation == nil, let act = try? FusedActivation(attributes: node.attributes) { a.merge(act.attributes()) { $1 } }
+    return a
+  }
+
+  /// The window attributes QConv takes from the matched conv.
+  var convAttributes: AttributeMap {
+    node.attributes.filter { ["strides", "pads", "dilations", "group"].contains($0.key) }
   }
 
   private init?(matMul node: Node) {
@@ -61,21 +94,47 @@ struct Layer {
   }
 
   private init?(conv node: Node) {
-    guard let x = node.operand(0), x.type.dtype == .float32, let w = node.operand(1)?.constant,
-          w.dtype == .float32, w.rank >= 3 else { return nil }
-    if case .string(let pad)? = node.attributes["auto_pad"], pad != "NOTSET" { return nil }
-    var bias: [Float]? = nil
-    if let b = node.operand(2) {
-      guard let bt = b.constant, bt.dtype == .float32, bt.count == w.shape[0] else { return nil }
-      bias = bt.scalars(as: Float.self)
-    }
+    guard let (x, w, bias) = Self.convOperands(node) else { return nil }
     self.init(node, .conv, input: x, weight: w, bias: bias)
   }
 
+  /// `graphc.FusedConv` with no activation, relu or clip, and an optional residual Z.
+  private init?(fusedConv node: Node) {
+    guard let (x, w, bias) = Self.convOperands(node), let act = try? FusedActivation(attributes: node.attributes),
+          Self.integerActivations.contains(act.kind),
+          let after = try? node.attributes.int("residual_after_activation", default: 0) else { return nil }
+    let clip: [Float]? = switch act.kind {
+    case .relu: [0, .infinity]
+    case .clip: act.params
+    default: nil
+    }
+    guard node.operand(3) != nil else {
+      self.init(node, .conv, input: x, weight: w, bias: bias, clip: clip)
+      return
+    }
+    // act(conv + B + Z): the activation follows the float add; act(conv + B) + Z: it folds.
+    let activationAfterAdd = after == 0 && act.kind != .none
+    self.init(node, .conv, input: x, weight: w, bias: bias, clip: activationAfterAdd ? nil : clip,
+              residual: true, floatActivation: activationAfterAdd ? act : nil)
+  }
+
+  /// X, W and B of a Conv-like node: float X, constant float W of rank >= 3, explicit pads,
+  /// and a constant bias of one value per output channel, if any.
+  private static func convOperands(_ node: Node) -> (Value, Tensor, [Float]?)? {
+    guard let x = node.operand(0), x.type.dtype == .float32, let w = node.operand(1)?.constant,
+          w.dtype == .float32, w.rank >= 3 else { return nil }
+    if case .string(let pad)? = node.attributes["auto_pad"], pad != "NOTSET" { return nil }
+    guard let b = node.operand(2) else { return (x, w, nil) }
+    guard let bt = b.constant, bt.dtype == .float32, bt.count == w.shape[0] else { return nil }
+    return (x, w, bt.scalars(as: Float.self))
+  }
+
   /// Absorbs a following `Add` of a constant `[N]` bias (linear layers without one) and a
-  /// following `Relu`, each only when it is the single user.
-  private init(_ node: Node, _ kind: Kind, input: Value, weight: Tensor, bias: [Float]?) {
-    var bias = bias, absorbed: [Node] = [], output = node.result, clip: [Float]? = nil
+  /// following `Relu`, each only when it is the single user (never after a residual or a
+  /// fused activation).
+  private init(_ node: Node, _ kind: Kind, input: Value, weight: Tensor, bias: [Float]?, clip: [Float]? = nil,
+               residual: Bool = false, floatActivation: FusedActivation? = nil) {
+    var bias = bias, absorbed: [Node] = [], output = node.result, clip = clip
     let channels = kind == .linear ? weight.shape[1] : weight.shape[0]
     if kind == .linear, bias == nil, let add = output.singleUser, add.op == "onnx.Add",
        let other = add.operands.first(where: { $0 !== output }) ?? nil, let c = other.constant,
@@ -84,7 +143,7 @@ struct Layer {
       absorbed.append(add)
       output = add.result
     }
-    if let relu = output.singleUser, relu.op == "onnx.Relu" {
+    if clip == nil, !residual, let relu = output.singleUser, relu.op == "onnx.Relu" {
       absorbed.append(relu)
       output = relu.result
       clip = [0, .infinity]
@@ -97,6 +156,15 @@ struct Layer {
     self.absorbed = absorbed
     self.output = output
     self.clip = clip
+    self.hasResidual = residual
+    self.floatActivation = floatActivation
+  }
+
+  /// Weight bytes (weights and float bias) in float, and once quantized to `type` (packed
+  /// weights, one float scale and one int32 bias per channel).
+  func weightBytes(quantizedTo type: DType) -> (before: Int, after: Int) {
+    let before = weight.byteCount + 4 * (bias?.count ?? 0)
+    return (before, (type == .int4 ? (weight.count + 1) / 2 : weight.count) + 8 * channels)
   }
 }
 
@@ -114,10 +182,9 @@ struct LayerRewriter {
     self.weightType = weightType
   }
 
-  /// Replaces `layer` and returns its weight bytes before and after (weights, scales, bias).
-  mutating func rewrite(
-    _ layer: Layer, input: ActivationParameters, output: ActivationParameters
-  ) throws -> (before: Int, after: Int) {
+  /// Replaces `layer` by its integer form between a QuantizeLinear (or shared integers) and a
+  /// DequantizeLinear; a residual add and the activation after it follow in float.
+  mutating func rewrite(_ layer: Layer, input: ActivationParameters, output: ActivationParameters) throws {
     let node = layer.node
     let w = quantizeWeights(layer.weight, axis: layer.kind == .linear ? 1 : 0, type: weightType)
     let bias = integerBias(layer, w, input: input)
@@ -127,7 +194,7 @@ struct LayerRewriter {
     let xq = try quantizedInput(x, input, before: node)
     let wv = context.makeConstant(w.values, name: node.name + ".wq", quant: w.quant)
     let bv = context.makeConstant(Tensor(.int32, shape: [layer.channels], values: bias), name: node.name + ".bq")
-    var attributes: AttributeMap = layer.kind == .conv ? node.attributes.filter { $0.key != "auto_pad" && $0.key != "kernel_shape" } : [:]
+    var attributes: AttributeMap = layer.kind == .conv ? layer.convAttributes : [:]
     if let clip = layer.clip { attributes["clip"] = .floats(clip) }
     if case .string(let role)? = node.attributes["graphc.role"] { attributes["graphc.role"] = .string(role) }
     let op = layer.kind == .linear ? "graphc.QLinear" : "graphc.QConv"
@@ -136,11 +203,25 @@ struct LayerRewriter {
     let deq = try context.insert("onnx.DequantizeLinear", before: node, name: node.name + ".dequantize",
                                  operands: [q.result] + scaleAndZeroPoint(output))
     dequantizations.append(deq)
-    context.replaceAllUses(of: layer.output, with: deq.result)
+    var result = deq.result
+    if layer.hasResidual {
+      guard let z = node.operand(3) else { throw GraphError("the layer lost its residual", node: node.name, op: node.op) }
+      result = try context.insert("onnx.Add", before: node, name: node.name + ".residual", operands: [result, z]).result
+      if let act = layer.floatActivation { result = try floatActivation(act, of: result, before: node) }
+    }
+    context.replaceAllUses(of: layer.output, with: result)
     for n in layer.absorbed.reversed() { context.erase(n) }
     context.erase(node)
-    let before = layer.weight.byteCount + 4 * (layer.bias?.count ?? 0)
-    return (before, w.values.byteCount + 4 * layer.channels + 4 * layer.channels)
+  }
+
+  /// Relu or Clip (the only activations a quantized FusedConv carries) as an ONNX op.
+  private func floatActivation(_ act: FusedActivation, of x: Value, before node: Node) throws -> Value {
+    let name = node.name + ".activation"
+    if act.kind == .clip {
+      let bounds = act.params.map { context.makeConstant(.scalar($0)) }
+      return try context.insert("onnx.Clip", before: node, name: name, operands: [x] + bounds).result
+    }
+    return try context.insert("onnx.Relu", before: node, name: name, operands: [x]).result
   }
 
   /// Drops dequantizations whose float result nobody reads any more (the next layer reads

@@ -1,6 +1,7 @@
 // Quantize.swift - The `quantize` pass: calibrated W8A8/W4A8 integerization of linear layers.
 
 import Calibration
+import Foundation
 import GraphIR
 import PassKit
 
@@ -17,13 +18,31 @@ import PassKit
 /// DequantizeLinear with the same parameters reads the integers directly, so quantize and
 /// dequantize remain only at float boundaries.
 ///
+/// Conv fusion's `graphc.FusedConv` (the `default` preset runs before this pass) becomes a
+/// QConv when its activation is none, relu or clip: the activation folds into the
+/// requantization clamp. With a residual Z, the integer result is `conv + B` (calibrated on a
+/// probe) and the add stays in float after the DequantizeLinear, exact in the dequantized conv
+/// output with no second rounding; a relu/clip applied after the add follows it as a float op
+/// (`residual_after_activation = 1`: the activation folds, then the add):
+///
+///     %r = graphc.FusedConv(%x, %w, %b, %z)       %c = graphc.QConv(%xq, %wq, %bq) : i8[…]
+///          {activation = "relu"}             ->   %d = onnx.DequantizeLinear(%c, …)
+///                                                 %s = onnx.Add(%d, %z)
+///                                                 %r = onnx.Relu(%s)
+///
 /// Layout policy: `keep-float` patterns name layers to leave in float, matched against the
 /// `graphc.role` attribute (`q-proj`, `mlp-up`, … tagged by attention fusion) or, as globs with
-/// `*` and `?`, against node names. Each layer gets a remark with its bits and bytes saved.
+/// `*` and `?`, against node names. `sensitivity-budget=B` then keeps in float the layers that
+/// hurt the output most until the measured output error is at most B (see `SensitivityLayout`
+/// for the error's definition and the method). Each layer gets a remark with its bits, bytes
+/// saved and (with a budget) its output error alone; a total remark and the statistics give the
+/// weight bytes of the quantized layers and the constant bytes of the whole model.
 ///
 /// Limits: 2-D weights only for MatMul/Gemm (`transA = 0`); Gemm's C must be a constant of
 /// `N` values (or a scalar); Conv needs explicit pads (no `auto_pad`). Activations are int8
 /// only. Layers whose input or output never held a finite value in calibration stay float.
+/// `graphc.DepthwisePointwise` and FusedConv with other activations (leaky_relu, hard_swish,
+/// sigmoid, silu, …) stay float with a remark saying why.
 public let quantize = GraphPass(
   name: "quantize",
   summary: "Quantize MatMul/Gemm/Conv layers to int8/int4 weights and int8 activations (calibrated)",
@@ -36,14 +55,24 @@ public let quantize = GraphPass(
     PassOptionSpec("percentile", .double, default: "99.9", help: "Percentile kept by method=percentile"),
     PassOptionSpec("calibration-random", .int, default: "0",
                    help: "Without calibration data, use N synthetic uniform samples (smoke tests only)"),
+    PassOptionSpec("sensitivity-budget", .double, default: "0",
+                   help: "Keep the layers that hurt most in float until the output error (mean 1 - cosine vs float) is at most this; 0 = off"),
   ],
   establishes: ["quantized"],
-  statistics: ["layers-quantized", "layers-kept-float", "layers-uncalibrated", "weight-bytes-before", "weight-bytes-after"]
+  statistics: ["layers-quantized", "layers-kept-float", "layers-kept-sensitive", "layers-uncalibrated",
+               "weight-bytes-before", "weight-bytes-after", "model-bytes-before", "model-bytes-after",
+               "sensitivity-sweeps", "output-error-ppm"]
 ) { graph, context in
   let options = try QuantizeOptions(context.options)
   var layers: [Layer] = []
   for node in graph.nodes {
-    guard let layer = Layer(matching: node) else { continue }
+    guard let layer = Layer(matching: node) else {
+      if let reason = Layer.unsupportedReason(node) {
+        context.count("layers-kept-float")
+        context.diagnose(.remark, reason, at: node)
+      }
+      continue
+    }
     if let pattern = options.keepFloat.first(where: { node.matches($0) }) {
       context.count("layers-kept-float")
       context.diagnose(.remark, "kept in float (keep-float '\(pattern)')", at: node)
@@ -62,30 +91,78 @@ public let quantize = GraphPass(
     context.diagnose(.warning, "calibrating on SYNTHETIC random inputs: activation ranges are not those of real data")
   }
   let constantBytesBefore = liveConstantBytes(graph)
-  let ranges = try context.activationRanges(for: layers.flatMap { [$0.input, $0.output] }, method: options.method, samples: samples)
-
-  var rewriter = LayerRewriter(context: context, weightType: options.weightType)
-  for (i, layer) in layers.enumerated() {
-    guard let x = ranges[2 * i], let y = ranges[2 * i + 1] else {
+  var planned: [PlannedLayer] = []
+  for (layer, range) in zip(layers, try calibratedRanges(layers, method: options.method, samples: samples, context: context)) {
+    guard let x = range.input, let y = range.output else {
       context.count("layers-uncalibrated")
       context.diagnose(.warning, "kept in float: calibration saw no finite values around this layer", at: layer.node)
       continue
     }
-    let saved = try rewriter.rewrite(layer, input: ActivationParameters(x), output: ActivationParameters(y))
+    planned.append(PlannedLayer(layer: layer, input: ActivationParameters(x), output: ActivationParameters(y)))
+  }
+
+  // Sensitivity: which layers stay float, and each layer's error alone (by node).
+  var errorAlone: [ObjectIdentifier: Double] = [:]
+  var layoutError: Double? = nil
+  if options.budget > 0, let samples = samples ?? context.calibration, !planned.isEmpty {
+    let layout = try SensitivityLayout(context: context, samples: samples, candidates: planned, weightType: options.weightType)
+    let choice = try layout.choose(budget: options.budget)
+    for (i, e) in choice.alone.enumerated() { errorAlone[ObjectIdentifier(planned[i].layer.node)] = e }
+    for i in choice.keep {
+      let layer = planned[i].layer, bytes = layer.weightBytes(quantizedTo: options.weightType)
+      context.count("layers-kept-sensitive")
+      context.diagnose(.remark, "kept in float (sensitivity): quantized alone, output error \(format(choice.alone[i])) (1 - cos); would save \(bytes.before - bytes.after) bytes", at: layer.node)
+    }
+    let keep = Set(choice.keep)
+    planned = planned.indices.filter { !keep.contains($0) }.map { planned[$0] }
+    layoutError = choice.error
+    context.count("sensitivity-sweeps", by: layout.sweeps)
+    context.count("output-error-ppm", by: Int((choice.error * 1e6).rounded()))
+  }
+
+  try applyLayout(planned, weightType: options.weightType, context: context)
+  let bits = options.weightType == .int4 ? "W4A8" : "W8A8"
+  for p in planned {
+    let saved = p.layer.weightBytes(quantizedTo: options.weightType)
     context.count("layers-quantized")
     context.count("weight-bytes-before", by: saved.before)
     context.count("weight-bytes-after", by: saved.after)
-    let bits = options.weightType == .int4 ? "W4A8" : "W8A8"
-    context.diagnose(.remark, "\(bits): weights \(saved.before) -> \(saved.after) bytes (saved \(percent(saved.before - saved.after, of: saved.before)))", at: layer.node)
+    let alone = errorAlone[ObjectIdentifier(p.layer.node)].map { "; quantized alone, output error \(format($0)) (1 - cos)" } ?? ""
+    context.diagnose(.remark, "\(bits): weights \(saved.before) -> \(saved.after) bytes (saved \(percent(saved.before - saved.after, of: saved.before)))\(alone)", at: p.layer.node)
   }
-  rewriter.eraseDeadDequantizations()
   let before = context.statistics["weight-bytes-before"] ?? 0, after = context.statistics["weight-bytes-after"] ?? 0
   let modelAfter = liveConstantBytes(graph)
+  context.count("model-bytes-before", by: constantBytesBefore)
+  context.count("model-bytes-after", by: modelAfter)
+  let measured = layoutError.map { "; output error \(format($0)) (mean 1 - cos over \(samples?.count ?? context.calibration?.count ?? 0) calibration samples, budget \(format(options.budget)))" } ?? ""
   context.diagnose(.remark, """
     quantized \(context.statistics["layers-quantized"] ?? 0) layers: \(before) -> \(after) weight bytes \
     (saved \(percent(before - after, of: before))); model constants \(constantBytesBefore) -> \(modelAfter) bytes \
-    (saved \(percent(constantBytesBefore - modelAfter, of: constantBytesBefore)))
+    (saved \(percent(constantBytesBefore - modelAfter, of: constantBytesBefore)))\(measured)
     """)
+}
+
+/// Calibrated ranges of each layer's input and integer result. A layer with a residual has no
+/// value holding its integer result (`conv + B`, or `act(conv + B)`), so a probe
+/// `graphc.FusedConv(X, W, B)` computes it during calibration and is erased afterwards.
+private func calibratedRanges(
+  _ layers: [Layer], method: RangeMethod, samples: CalibrationSamples?, context: PassContext
+) throws -> [(input: (lo: Float, hi: Float)?, output: (lo: Float, hi: Float)?)] {
+  var observed: [Value] = [], probes: [Node] = []
+  for layer in layers {
+    observed.append(layer.input)
+    if layer.hasResidual {
+      let probe = try context.insert("graphc.FusedConv", before: layer.node, name: layer.node.name + ".probe",
+                                     operands: Array(layer.node.operands.prefix(3)), attributes: layer.probeAttributes)
+      probes.append(probe)
+      observed.append(probe.result)
+    } else {
+      observed.append(layer.output)
+    }
+  }
+  let ranges = try context.activationRanges(for: observed, method: method, samples: samples)
+  for probe in probes { context.erase(probe) }
+  return layers.indices.map { (ranges[2 * $0], ranges[2 * $0 + 1]) }
 }
 
 /// The family's passes, for the driver's registry.
@@ -97,6 +174,7 @@ private struct QuantizeOptions {
   var keepFloat: [String]
   var method: RangeMethod
   var randomSamples: Int
+  var budget: Double
 
   init(_ o: PassOptions) throws {
     switch o.string("weights") {
@@ -121,6 +199,10 @@ private struct QuantizeOptions {
     guard randomSamples >= 0, randomSamples <= 4096 else {
       throw GraphError("quantize: option 'calibration-random' must be in 0...4096, not \(randomSamples)")
     }
+    budget = o.double("sensitivity-budget")
+    guard budget >= 0, budget <= 2 else {
+      throw GraphError("quantize: option 'sensitivity-budget' must be in [0, 2] (mean 1 - cosine; 0 = off), not \(budget)")
+    }
   }
 }
 
@@ -142,6 +224,13 @@ struct ActivationParameters: Equatable {
 
 private func liveConstantBytes(_ graph: Graph) -> Int {
   graph.constants.filter { !$0.uses.isEmpty || graph.isOutput($0) }.reduce(0) { $0 + ($1.constant?.byteCount ?? 0) }
+}
+
+/// A small error in scientific notation, `1.23e-05`.
+private func format(_ x: Double) -> String {
+  guard x != 0 else { return "0" }
+  let e = Int(log10(abs(x)).rounded(.down)), m = x / pow(10, Double(e))
+  return "\((m * 100).rounded() / 100)e\(e < 0 ? "-" : "+")\(abs(e) < 10 ? "0" : "")\(abs(e))"
 }
 
 private func percent(_ part: Int, of whole: Int) -> String {
