@@ -57,10 +57,13 @@ public final class PassContext {
   /// The host's op registry. A pass loaded at run time links its own copy of GraphIR, so it
   /// must reach the host's schemas (custom ops included) through here, never `OpRegistry.shared`.
   public let ops: OpRegistry
+  /// The run's named graph copies (see `saveSnapshot(named:)`).
+  let snapshots: SnapshotStore
 
   init(passName: String, options: PassOptions, graph: Graph, statistics: [String], ops: OpRegistry = .shared,
-       calibration: CalibrationSamples? = nil) {
+       calibration: CalibrationSamples? = nil, snapshots: SnapshotStore = SnapshotStore()) {
     self.passName = passName
+    self.snapshots = snapshots
     self.calibration = calibration
     self.options = options
     self.graph = graph

@@ -24,6 +24,7 @@ import PassKit
 /// Limits: 2-D weights only for MatMul/Gemm (`transA = 0`); Gemm's C must be a constant of
 /// `N` values (or a scalar); Conv needs explicit pads (no `auto_pad`). Activations are int8
 /// only. Layers whose input or output never held a finite value in calibration stay float.
+/// Saves the graph as it enters as snapshot `float`, the teacher of later calibrated passes.
 public let quantize = GraphPass(
   name: "quantize",
   summary: "Quantize MatMul/Gemm/Conv layers to int8/int4 weights and int8 activations (calibrated)",
@@ -40,6 +41,7 @@ public let quantize = GraphPass(
   establishes: ["quantized"],
   statistics: ["layers-quantized", "layers-kept-float", "layers-uncalibrated", "weight-bytes-before", "weight-bytes-after"]
 ) { graph, context in
+  context.saveSnapshot(named: "float")
   let options = try QuantizeOptions(context.options)
   var layers: [Layer] = []
   for node in graph.nodes {
