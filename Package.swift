@@ -87,7 +87,7 @@ let package = Package(
     .target(name: "AttentionTemperature", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionTemperature"),
     .testTarget(
       name: "AttentionTemperatureTests",
-      dependencies: ["AttentionTemperature", "QuantizeLayout", "GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Interpreter"]),
+      dependencies: ["AttentionTemperature", "GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Interpreter", "Calibration"]),
   ],
   swiftLanguageModes: [.v5]
 )
