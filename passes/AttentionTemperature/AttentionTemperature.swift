@@ -64,7 +64,8 @@ public let matchAttentionTemperature = GraphPass(
     let earlier = (try? layer.student.attributes.floats(AttentionScalingAttr.alpha)).flatMap { $0?.count == heads ? $0 : nil }
     let recorded = zip(alphas, earlier ?? alphas.map { _ in 1 }).map(*)
     context.setAttribute(layer.student, AttentionScalingAttr.alpha, .floats(recorded))
-    context.diagnose(.remark, "alpha per head \(formatFactors(alphas)) folded into '\(layer.site.linear.name)'", at: layer.student)
+    let folded = alphas.contains { $0 != 1 } ? "folded into '\(layer.site.linear.name)'" : "all neutral, nothing folded"
+    context.diagnose(.remark, "alpha per head \(formatFactors(alphas)): \(folded)", at: layer.student)
   }
 }
 
@@ -110,7 +111,7 @@ public let balanceOutputHeads = GraphPass(
     let node = layer.student.linear
     let previous = (try? node.attributes.float(AttentionScalingAttr.beta)).flatMap { $0 } ?? 1
     context.setAttribute(node, AttentionScalingAttr.beta, .float(previous * beta))
-    context.diagnose(.remark, "beta \(formatFactors([beta])) (output RMS float \(rmsT[i]), quantized \(rmsS[i]))", at: node)
+    context.diagnose(.remark, "beta \(formatFactors([beta])): output RMS float \(String(format: "%.5g", rmsT[i])), quantized \(String(format: "%.5g", rmsS[i]))", at: node)
   }
 }
 
