@@ -21,11 +21,11 @@ extension PassContext {
   /// read-only: it is shared by every later pass of the run.
   public func snapshot(named name: String) -> Graph? { snapshots.graphs[name] }
 
-  /// The snapshot saved under `name`; throws naming the pass, the snapshot and `hint` (what to
-  /// run first) when there is none.
+  /// The snapshot saved under `name`; throws naming the snapshot and `hint` (what to run
+  /// first) when there is none (the pass manager's failure names the pass).
   public func requireSnapshot(named name: String, hint: String) throws -> Graph {
     guard let g = snapshots.graphs[name] else {
-      throw GraphError("pass '\(passName)' needs the '\(name)' graph snapshot, which no earlier pass of this pipeline saved: \(hint)")
+      throw GraphError("needs the '\(name)' graph snapshot, which no earlier pass of this pipeline saved: \(hint)")
     }
     return g
   }
