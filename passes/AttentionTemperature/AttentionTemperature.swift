@@ -51,13 +51,14 @@ public let matchAttentionTemperature = GraphPass(
   let sigmaS = try logitSpread(of: layers.map(\.student), in: graph, context)
   for (i, layer) in layers.enumerated() {
     let heads = sigmaS[i].sums.count
-    let alphas: [Float] = (0..<heads).map { h in
-      guard let t = sigmaT[i].mean(h), let s = sigmaS[i].mean(h) else { return 1 }
-      let (a, clipped) = options.factor(teacher: t, student: s)
-      if clipped { context.count("heads-clipped") }
-      context.count(a == 1 ? "heads-neutral" : "heads-scaled")
-      return a
+    let factors = (0..<heads).map { h in
+      options.factor(teacher: sigmaT[i].mean(h) ?? 0, student: sigmaS[i].mean(h) ?? 0)
     }
+    for f in factors {
+      if f.clipped { context.count("heads-clipped") }
+      context.count(f.value == 1 ? "heads-neutral" : "heads-scaled")
+    }
+    let alphas = factors.map(\.value), raw = factors.map(\.raw)
     if alphas.contains(where: { $0 != 1 }), let n = layer.site.columns {
       try layer.site.fold((0..<n).map { alphas[$0 / (n / heads)] }, context)
     }
@@ -65,7 +66,7 @@ public let matchAttentionTemperature = GraphPass(
     let recorded = zip(alphas, earlier ?? alphas.map { _ in 1 }).map(*)
     context.setAttribute(layer.student, AttentionScalingAttr.alpha, .floats(recorded))
     let folded = alphas.contains { $0 != 1 } ? "folded into '\(layer.site.linear.name)'" : "all neutral, nothing folded"
-    context.diagnose(.remark, "alpha per head \(formatFactors(alphas)): \(folded)", at: layer.student)
+    context.diagnose(.remark, "alpha per head \(formatFactors(alphas)) (measured \(formatFactors(raw))): \(folded)", at: layer.student)
   }
 }
 
@@ -104,7 +105,7 @@ public let balanceOutputHeads = GraphPass(
   let rmsT = try outputRMS(of: layers.map(\.teacher.output), in: teacher, context)
   let rmsS = try outputRMS(of: layers.map(\.student.output), in: graph, context)
   for (i, layer) in layers.enumerated() {
-    let (beta, clipped) = options.factor(teacher: rmsT[i], student: rmsS[i])
+    let (beta, clipped, _) = options.factor(teacher: rmsT[i], student: rmsS[i])
     if clipped { context.count("layers-clipped") }
     context.count(beta == 1 ? "layers-neutral" : "layers-balanced")
     if beta != 1 { try layer.student.fold([beta], context) }

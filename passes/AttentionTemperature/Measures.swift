@@ -23,13 +23,13 @@ struct MatchingOptions {
   ]
 
   /// `clip(teacher / (student + 1e-6), low, high)`, then 1 when `|log| < band`; 1 when there
-  /// was nothing to measure.
-  func factor(teacher: Double, student: Double) -> (value: Float, clipped: Bool) {
+  /// was nothing to measure (a zero or missing measure). Also returns the unclipped ratio.
+  func factor(teacher: Double, student: Double) -> (value: Float, clipped: Bool, raw: Float) {
     let raw = teacher / (student + 1e-6)
-    guard raw.isFinite, raw > 0 else { return (1, false) }
+    guard raw.isFinite, raw > 0 else { return (1, false, 1) }
     let clipped = raw < low || raw > high
     let v = min(max(raw, low), high)
-    return (abs(log(v)) < band ? 1 : Float(v), clipped)
+    return (abs(log(v)) < band ? 1 : Float(v), clipped, Float(raw))
   }
 }
 
