@@ -331,3 +331,32 @@ private let girTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
   }
 }
+
+@Suite struct DynamicShapeQuantizedTests {
+  /// A quantized layer whose sequence dim is symbolic runs at any length: the interpreter
+  /// keeps the declared quantization of results (and operands) inferred at run time. The
+  /// teacher and student runs of the calibrated passes depend on it (the fixture LM's
+  /// `tokens` is `[1, seq]`). Expected: float MatMul within one output LSB.
+  @Test func runsAtAnotherLength() throws {
+    let g = try parseGraph("""
+      graph @dyn(%x: f32[seq,8]) {
+        %w = const f32[8,4] \(dense(weights(11, 32)))
+        %y = onnx.MatMul(%x, %w) : f32[seq,4] @"fc"
+        return %y as "y"
+      }
+      """)
+    try g.inferTypes()
+    let float = g.copy()
+    var rng = SplitMix64(seed: 5)
+    let calibration = (0..<2).map { _ in ["x": randomTensor(.float32, shape: [4, 8], rng: &rng)] }
+    var manager = PassManager()
+    manager.calibration = CalibrationSampleList(calibration)
+    _ = try manager.run(try Pipeline(parsing: "quantize", registry: builtinRegistry), on: g)
+    #expect(g.nodes.contains { $0.op == "graphc.QLinear" })
+    let x = randomTensor(.float32, shape: [3, 8], rng: &rng)
+    let q = try #require(try executeGraph(g, inputs: ["x": x])["y"]), f = try #require(try executeGraph(float, inputs: ["x": x])["y"])
+    #expect(q.shape == [3, 4])
+    let lsb = try #require(g.nodes.first { $0.op == "graphc.QLinear" }?.result.type.quant?.scales.first)
+    #expect(compareTensors(q, f, rtol: 0, atol: Double(lsb) * 2) == nil)
+  }
+}
