@@ -44,7 +44,7 @@ let package = Package(
     .target(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
-                     "AttentionFusion", "SparseAttention", "ConvFusion", "QuantizeLayout"]),
+                     "AttentionFusion", "SparseAttention", "ConvFusion", "QuantizeLayout", "AttentionTemperature"]),
     .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
     .target(
       name: "GraphcCLI",
@@ -83,6 +83,11 @@ let package = Package(
       name: "QuantizeLayoutTests",
       dependencies: ["QuantizeLayout", "GraphcDriver", "GraphcTestSupport", "ONNXImport", "Interpreter", "PassKit", "GraphIR",
                      "PackedFormat", "Calibration"]),
+    // Attention temperature matching and output head balancing (issue 6)
+    .target(name: "AttentionTemperature", dependencies: ["PassKit", "GraphIR"], path: "passes/AttentionTemperature"),
+    .testTarget(
+      name: "AttentionTemperatureTests",
+      dependencies: ["AttentionTemperature", "GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Interpreter", "Calibration"]),
   ],
   swiftLanguageModes: [.v5]
 )

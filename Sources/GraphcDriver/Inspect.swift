@@ -52,12 +52,17 @@ public struct ModelSummary {
   public let attention: [AttentionLayerSummary]
 }
 
-/// One graphc.Attention's per-head pattern record (all dense when it has none).
+/// One graphc.Attention's per-head pattern record (all dense when it has none), and the
+/// temperature (alpha per head) and output balance (beta of its o-proj) folded into it, if any.
 public struct AttentionLayerSummary {
   public let layer: Int
   public let node: String
   public let calibrationLength: Int
   public let heads: [AttentionHeadPattern]
+  /// `atm_alpha`, one per head, when `match-attention-temperature` ran.
+  public var alpha: [Float]? = nil
+  /// `ohb_beta` of the layer's o-proj, when `balance-output-heads` ran.
+  public var beta: Float? = nil
 }
 
 /// The pattern records of the graph's attention nodes.
@@ -66,8 +71,13 @@ public func attentionSummary(_ graph: Graph) throws -> [AttentionLayerSummary] {
     let heads = try node.attributes.int(AttentionAttr.heads, default: 0)
     let patterns = try attentionPatterns(node.attributes, heads: heads)
       ?? .init(repeating: AttentionHeadPattern(kind: .dense), count: heads)
+    let alpha = try node.attributes.floats(AttentionScalingAttr.alpha)
+    guard alpha == nil || alpha?.count == heads else {
+      throw DriverError("attention '\(node.name)': \(AttentionScalingAttr.alpha) has \(alpha?.count ?? 0) values for \(heads) heads")
+    }
     return AttentionLayerSummary(layer: i, node: node.name, calibrationLength: try node.attributes.int(AttentionAttr.calibrationLength, default: 0),
-                                 heads: patterns)
+                                 heads: patterns, alpha: alpha,
+                                 beta: try node.attentionOutputProjection?.attributes.float(AttentionScalingAttr.beta))
   }
 }
 

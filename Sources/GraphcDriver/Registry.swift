@@ -6,6 +6,7 @@ import AttentionFusion
 import SparseAttention
 import ConvFusion
 import QuantizeLayout
+import AttentionTemperature
 
 /// The built-in presets: name, pipeline text, summary. Later pass families extend `default`.
 public let builtinPresets: [(name: String, pipeline: String, summary: String)] = [
@@ -13,6 +14,10 @@ public let builtinPresets: [(name: String, pipeline: String, summary: String)] =
    "canonicalize,fold-pad,fold-batchnorm,fold-conv-affine,canonicalize,fuse-conv-activation,fuse-conv-add,fuse-depthwise-pointwise,fuse-attention,npu-lint",
    "What `graphc optimize` runs when no pipeline is given"),
   ("none", "", "No passes: import, verify and emit only"),
+  ("npu-int8", "canonicalize,fold-pad,fold-batchnorm,fold-conv-affine,canonicalize,fuse-conv-activation,fuse-conv-add,fuse-depthwise-pointwise,fuse-attention,npu-lint,quantize{weights=int8},match-attention-temperature,balance-output-heads",
+   "W8A8 with attention temperature matching and output head balancing; needs --calibration DIR (or --calibration-random N)"),
+  ("npu-int4", "canonicalize,fold-pad,fold-batchnorm,fold-conv-affine,canonicalize,fuse-conv-activation,fuse-conv-add,fuse-depthwise-pointwise,fuse-attention,npu-lint,quantize{weights=int4},match-attention-temperature,balance-output-heads",
+   "W4A8 with attention temperature matching and output head balancing; needs --calibration DIR (or --calibration-random N)"),
 ]
 
 /// Registers the built-in passes and presets into `registry`. Built-ins use exactly the API a
@@ -28,6 +33,8 @@ public func registerBuiltins(into registry: PassRegistry) throws {
   for pass in convFusionPasses { try registry.register(pass) }
   // Quantization (passes/QuantizeLayout)
   for pass in quantizeLayoutPasses { try registry.register(pass) }
+  // Attention temperature matching, output head balancing (passes/AttentionTemperature)
+  for pass in attentionTemperaturePasses { try registry.register(pass) }
   for p in builtinPresets { try registry.registerPreset(p.name, pipeline: p.pipeline, summary: p.summary) }
 }
 

@@ -117,7 +117,8 @@ public final class Model {
         throw GraphError("result '\(tensors[r].name)' is declared \(declared) but the op infers \(t)", node: node.name, op: node.op)
       }
       proven = proven && t.staticShape != nil && tensors[r].arenaOffset != nil
-      resultTypes.append(declared.staticShape != nil ? declared : t)
+      // A dynamic result keeps its declared quantization (integer ops' output parameters).
+      resultTypes.append(declared.staticShape != nil ? declared : TensorType(t.dtype, t.dims, quant: t.quant ?? declared.quant))
     }
     do {
       let ctx = KernelContext(op: node.op, nodeName: node.name, attributes: node.attributes,
@@ -171,7 +172,10 @@ public final class Model {
         operands.append(v)
       }
       if step.inferAtRunTime {
-        let infos = operands.map { $0.map { OperandInfo(type: $0.type, value: $0) } }
+        // Concrete shapes, with the declared quantization parameters (tensors carry none).
+        let infos = zip(node.operands, operands).map { index, t in
+          t.map { OperandInfo(type: TensorType($0.dtype, shape: $0.shape, quant: index.flatMap { packed.tensors[$0].type.quant }), value: $0) }
+        }
         let types = try step.schema.check(
           InferenceContext(op: node.op, operands: infos, attributes: node.attributes, resultCount: node.results.count),
           node: node.name)

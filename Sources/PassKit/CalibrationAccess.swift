@@ -54,10 +54,18 @@ extension PassContext {
   public func forEachCalibrationSample(
     capturing values: [Value], samples: CalibrationSamples? = nil, _ body: (Int, [Tensor]) throws -> Void
   ) throws {
+    try forEachCalibrationSample(of: graph, capturing: values, samples: samples, body)
+  }
+
+  /// The same for another graph than the one the pass works on (a snapshot, such as the float
+  /// teacher `quantize` saves): `values` must belong to `other`.
+  public func forEachCalibrationSample(
+    of other: Graph, capturing values: [Value], samples: CalibrationSamples? = nil, _ body: (Int, [Tensor]) throws -> Void
+  ) throws {
     guard let samples = samples ?? calibration, samples.count > 0 else {
       throw GraphError("pass '\(passName)' needs calibration data: give --calibration DIR or --calibration-random N")
     }
-    let model = try captureModel(values)
+    let model = try captureModel(other, values)
     reportProgress("calibration", done: 0, total: samples.count)
     for i in 0..<samples.count {
       let inputs: [String: Tensor], outputs: [String: Tensor]
@@ -94,8 +102,8 @@ extension PassContext {
     return collectors.map { $0.range() }
   }
 
-  /// The graph packed with `values` appended to its outputs, loaded by the interpreter.
-  private func captureModel(_ values: [Value]) throws -> Model {
+  /// `graph` packed with `values` appended to its outputs, loaded by the interpreter.
+  private func captureModel(_ graph: Graph, _ values: [Value]) throws -> Model {
     let saved = graph.outputs
     graph.setOutputs(saved + values.enumerated().filter { $0.element.producer != nil }.map { (captureName($0.offset), $0.element) })
     defer { graph.setOutputs(saved) }

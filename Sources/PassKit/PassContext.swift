@@ -57,14 +57,17 @@ public final class PassContext {
   /// The host's op registry. A pass loaded at run time links its own copy of GraphIR, so it
   /// must reach the host's schemas (custom ops included) through here, never `OpRegistry.shared`.
   public let ops: OpRegistry
+  /// The run's named graph copies (see `saveSnapshot(named:)`).
+  let snapshots: SnapshotStore
 
   /// Where `reportProgress` goes (the driver's progress line); nil reports nothing.
   var progressSink: ((PassProgress) -> Void)?
   var progressStart: (task: String, nanos: UInt64)?
 
   init(passName: String, options: PassOptions, graph: Graph, statistics: [String], ops: OpRegistry = .shared,
-       calibration: CalibrationSamples? = nil) {
+       calibration: CalibrationSamples? = nil, snapshots: SnapshotStore = SnapshotStore()) {
     self.passName = passName
+    self.snapshots = snapshots
     self.calibration = calibration
     self.options = options
     self.graph = graph

@@ -80,7 +80,8 @@ public struct PassFailure: Error, CustomStringConvertible {
   public var description: String { "pass '\(pass)' failed: \(underlying)" }
 }
 
-/// Runs pipelines. Stateless between runs: all per-run state lives in the reports.
+/// Runs pipelines. Stateless between runs: all per-run state lives in the reports and in the
+/// run's snapshots (`PassContext.saveSnapshot(named:)`), which are dropped when the run ends.
 public struct PassManager {
   public var instrumentation: PassInstrumentation
   /// Properties that hold before the first pass (the importer and the parser infer shapes).
@@ -110,6 +111,7 @@ public struct PassManager {
     let registry: PassRegistry
     var established: Set<IRProperty>
     var reports: [PassReport] = []
+    let snapshots = SnapshotStore()
   }
 
   /// Returns whether any element changed the graph.
@@ -152,7 +154,7 @@ public struct PassManager {
     }
 
     let context = PassContext(passName: pass.name, options: options, graph: graph, statistics: pass.statistics, ops: ops,
-                              calibration: calibration)
+                              calibration: calibration, snapshots: state.snapshots)
     context.progressSink = progress
     let before = graph.nodes.count
     let start = DispatchTime.now().uptimeNanoseconds

@@ -34,8 +34,10 @@ struct Inspect: ParsableCommand {
         let opsJSON = "{" + ops.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}"
         let meta = "{" + s.metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",") + "}"
         let attention = "[" + s.attention.map { l in
-          let heads = l.heads.map { "{\"pattern\":\(jsonString($0.kind.rawValue)),\"sizes\":[\($0.sizes.0),\($0.sizes.1)],\"score\":\($0.score.isFinite ? "\($0.score)" : "null")}" }
-          return "{\"layer\":\(l.layer),\"node\":\(jsonString(l.node)),\"calibration_length\":\(l.calibrationLength),\"heads\":[\(heads.joined(separator: ","))]}"
+          let heads = l.heads.enumerated().map { h, p in
+            "{\"pattern\":\(jsonString(p.kind.rawValue)),\"sizes\":[\(p.sizes.0),\(p.sizes.1)],\"score\":\(p.score.isFinite ? "\(p.score)" : "null"),\"atm_alpha\":\(l.alpha.map { "\($0[h])" } ?? "null")}"
+          }
+          return "{\"layer\":\(l.layer),\"node\":\(jsonString(l.node)),\"calibration_length\":\(l.calibrationLength),\"ohb_beta\":\(l.beta.map { "\($0)" } ?? "null"),\"heads\":[\(heads.joined(separator: ","))]}"
         }.joined(separator: ",") + "]"
         print("{\"file\":\(jsonString(s.path)),\"format\":\(jsonString(s.format)),\"bytes\":\(s.fileBytes),\"inputs\":\(io(s.inputs)),\"outputs\":\(io(s.outputs)),\"nodes\":\(s.ops.values.reduce(0, +)),\"ops\":\(opsJSON),\"constants\":\(s.constantCount),\"parameter_bytes\":\(s.parameterBytes),\"arena_bytes\":\(s.arenaBytes),\"unshared_bytes\":\(s.unsharedBytes),\"metadata\":\(meta),\"attention\":\(attention)}")
         return
@@ -58,16 +60,21 @@ struct Inspect: ParsableCommand {
   }
 }
 
-/// The per-layer, per-head sparse attention choice as a table.
+/// The per-layer, per-head sparse attention choice as a table, with the temperature factor
+/// alpha per head and the output balance beta per layer when they were folded in.
 private func printAttentionTable(_ layers: [AttentionLayerSummary]) {
+  let scaled = layers.contains { $0.alpha != nil || $0.beta != nil }
   print("attention patterns:")
-  print("  layer  head  pattern          sizes          score  calibrated at")
+  print("  layer  head  pattern          sizes          score  calibrated at" + (scaled ? "    alpha     beta" : ""))
   for l in layers {
     for (h, p) in l.heads.enumerated() {
       let sizes = p.kind == .dense ? "-" : "\(p.sizes.0), \(p.sizes.1)"
       let score = p.kind == .dense ? "-" : String(format: "%.4f", p.score)
       let at = l.calibrationLength > 0 ? String(l.calibrationLength) : "-"
-      print("  \(String(l.layer).leftPad(5))  \(String(h).leftPad(4))  \(p.kind.rawValue.rightPad(15))  \(sizes.leftPad(12))  \(score.leftPad(7))  \(at.leftPad(13))")
+      let alpha = l.alpha.map { String(format: "%.4f", $0[h]) } ?? "-"
+      let beta = h == 0 ? l.beta.map { String(format: "%.4f", $0) } ?? "-" : ""
+      print("  \(String(l.layer).leftPad(5))  \(String(h).leftPad(4))  \(p.kind.rawValue.rightPad(15))  \(sizes.leftPad(12))  \(score.leftPad(7))  \(at.leftPad(13))"
+            + (scaled ? "  \(alpha.leftPad(7))  \(beta.leftPad(7))" : ""))
     }
   }
 }

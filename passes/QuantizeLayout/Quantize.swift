@@ -43,6 +43,7 @@ import PassKit
 /// only. Layers whose input or output never held a finite value in calibration stay float.
 /// `graphc.DepthwisePointwise` and FusedConv with other activations (leaky_relu, hard_swish,
 /// sigmoid, silu, …) stay float with a remark saying why.
+/// Saves the graph as it enters as snapshot `float`, the teacher of later calibrated passes.
 public let quantize = GraphPass(
   name: "quantize",
   summary: "Quantize MatMul/Gemm/Conv layers to int8/int4 weights and int8 activations (calibrated)",
@@ -63,6 +64,7 @@ public let quantize = GraphPass(
                "weight-bytes-before", "weight-bytes-after", "model-bytes-before", "model-bytes-after",
                "sensitivity-sweeps", "output-error-ppm"]
 ) { graph, context in
+  context.saveSnapshot(named: "float")
   let options = try QuantizeOptions(context.options)
   var layers: [Layer] = []
   for node in graph.nodes {
