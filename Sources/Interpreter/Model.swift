@@ -117,7 +117,10 @@ public final class Model {
         throw GraphError("result '\(tensors[r].name)' is declared \(declared) but the op infers \(t)", node: node.name, op: node.op)
       }
       proven = proven && t.staticShape != nil && tensors[r].arenaOffset != nil
-      resultTypes.append(declared.staticShape != nil ? declared : t)
+      // Inference cannot know a quantized result's parameters; they come from the declaration.
+      var adopted = t
+      if adopted.quant == nil { adopted.quant = declared.quant }
+      resultTypes.append(declared.staticShape != nil ? declared : adopted)
     }
     do {
       let ctx = KernelContext(op: node.op, nodeName: node.name, attributes: node.attributes,
