@@ -328,9 +328,9 @@ def evaluate(kind, path, args, variants, catalog, work):
                  weight_bytes=weights_of(model), **compare(ref, ref, targets))]
     log(f"{label}: float reference in {time.time() - t0:.1f} s")
 
-    # graphc runs a QLinear with a symbolic shape wrongly (the result's quantization parameters
-    # are lost when shapes are inferred at run time), so symbolic inputs (the language model's
-    # sequence length) are fixed to the held-out shape, which every sample here shares.
+    # Symbolic inputs (the language model's sequence length) are fixed to the held-out shape,
+    # which every sample here shares: a static graph gets a planned arena. (It was also needed
+    # for graphc builds before the fix that keeps a QLinear's result quantization at run time.)
     dims = inp_dims(model)
     shape_args = [] if all(d > 0 for d in dims) else \
         ["--shape", f"{name}=" + "x".join(str(d) for d in held[0].shape)]
