@@ -36,7 +36,6 @@ pipeline, or NAME=preset:PRESET. `--variant` replaces the built-in list (DEFAULT
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -303,12 +302,8 @@ def graphc_run(graphc, gcb, name, inputs, out_dir):
 # Driver
 
 
-def weights_of(model):
-    """Float weight bytes: initializers of the float model."""
-    return initializer_bytes(model)
-
-
 def evaluate(kind, path, args, variants, catalog, work):
+    """One model's result: its splits, then one row per variant (the float reference first)."""
     label = os.path.basename(os.path.dirname(os.path.abspath(path)))
     model = onnx.load(path)
     name, cal, held = make_splits(kind, model, args)
@@ -325,7 +320,7 @@ def evaluate(kind, path, args, variants, catalog, work):
     t0 = time.time()
     ref, _ = ort_run(path, name, held, optimize=False)
     rows = [dict(variant="float (onnxruntime)", status="reference", model_bytes=os.path.getsize(path),
-                 weight_bytes=weights_of(model), **compare(ref, ref, targets))]
+                 weight_bytes=initializer_bytes(model), **compare(ref, ref, targets))]
     log(f"{label}: float reference in {time.time() - t0:.1f} s")
 
     # Symbolic inputs (the language model's sequence length) are fixed to the held-out shape,
