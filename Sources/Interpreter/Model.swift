@@ -174,7 +174,14 @@ public final class Model {
         operands.append(v)
       }
       if step.inferAtRunTime {
-        let infos = operands.map { $0.map { OperandInfo(type: $0.type, value: $0) } }
+        // Tensors carry no quantization parameters; the operands' declarations hold them.
+        let infos = zip(node.operands, operands).map { index, value in
+          value.map { v in
+            var type = v.type
+            if type.quant == nil, let index { type.quant = packed.tensors[index].type.quant }
+            return OperandInfo(type: type, value: v)
+          }
+        }
         let types = try step.schema.check(
           InferenceContext(op: node.op, operands: infos, attributes: node.attributes, resultCount: node.results.count),
           node: node.name)
