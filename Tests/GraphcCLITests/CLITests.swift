@@ -208,3 +208,24 @@ func compileCPlugin(_ source: String, in dir: String) throws -> String {
     #expect(table.contains("     8.000   100.0%         total"), "\(table)")
   }
 }
+
+@Suite struct PassesListingTests {
+  /// `passes --json` lists every registered pass and preset under its full name (the text
+  /// listing once cut names at 20 characters), with the same pipelines the registry holds.
+  @Test func theJSONCatalogMatchesTheRegistry() throws {
+    let r = try runGraphc(["passes", "--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+    let passes = try #require(object?["passes"] as? [[String: Any]])
+    let presets = try #require(object?["presets"] as? [[String: Any]])
+    #expect(Set(passes.compactMap { $0["name"] as? String }) == Set(builtinRegistry.allPasses.map(\.name)))
+    #expect(passes.contains { $0["name"] as? String == "fuse-depthwise-pointwise" })
+    let quantizeOptions = passes.first { $0["name"] as? String == "quantize" }?["options"] as? [[String: Any]]
+    #expect(quantizeOptions?.contains { $0["name"] as? String == "weights" && $0["default"] as? String == "int8" } == true)
+    for p in builtinPresets {
+      #expect(presets.contains { $0["name"] as? String == p.name && $0["pipeline"] as? String == p.pipeline })
+    }
+    let text = try runGraphc(["passes"])
+    #expect(text.stdout.contains("  fuse-depthwise-pointwise "))
+  }
+}
