@@ -21,14 +21,44 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
   static let models = ["convnet", "mlp", "transformer", "transposes", "resnet_64", "mobilenetv2_64"]
   static let presets = ["none", "default"]
 
+  /// The quantizing presets, with the least cosine similarity to onnxruntime's float outputs
+  /// each must keep (W8A8 and W4A8 bars). Calibration is the fixture's own input, so this is an
+  /// in-sample check of the whole chain; `scripts/quant-eval` measures held-out accuracy.
+  static let quantizedPresets: [(String, Double)] = [("npu-int8", 0.99), ("npu-int4", 0.9)]
+
   @Test(arguments: models, presets)
   func matchesOnnxRuntime(model: String, preset: String) throws {
-    let dir = "\(packageRoot)/fixtures/models/\(model)"
     var options = OptimizeOptions()
     options.preset = preset
     options.verifyEach = true
-    let result = try optimize(modelPath: dir + "/model.onnx", options: options)
+    try compileAndCompare(model, preset: preset, options: options) { got, want, name in
+      let mismatch = compareTensors(got, want, rtol: 1e-4, atol: 1e-4)
+      #expect(mismatch == nil, "\(model) [\(preset)] output \(name): \(mismatch ?? "")")
+    }
+  }
 
+  @Test(arguments: models, quantizedPresets)
+  func quantizedPresetsStayCloseToOnnxRuntime(model: String, preset: (name: String, minCosine: Double)) throws {
+    var options = OptimizeOptions()
+    options.preset = preset.name
+    options.verifyEach = true
+    let calibration = try makeTemporaryDirectory(prefix: "graphc-fixture-calibration")
+    defer { try? FileManager.default.removeItem(atPath: calibration) }
+    try FileManager.default.copyItem(atPath: "\(packageRoot)/fixtures/models/\(model)/inputs", toPath: calibration + "/sample0")
+    options.calibrationDirectory = calibration
+    try compileAndCompare(model, preset: preset.name, options: options) { got, want, name in
+      let cosine = cosineSimilarity(got, want)
+      #expect(cosine >= preset.minCosine, "\(model) [\(preset.name)] output \(name): cosine \(cosine)")
+    }
+  }
+
+  /// Compiles the fixture `model` with `options`, checks the golden IR of `preset`, runs the
+  /// fixture's inputs and hands each output with onnxruntime's reference to `compare`.
+  private func compileAndCompare(
+    _ model: String, preset: String, options: OptimizeOptions, compare: (Tensor, Tensor, String) -> Void
+  ) throws {
+    let dir = "\(packageRoot)/fixtures/models/\(model)"
+    let result = try optimize(modelPath: dir + "/model.onnx", options: options)
     try expectGolden(printGraph(result.graph), path: "\(packageRoot)/fixtures/golden/\(model).\(preset).gir")
 
     let runtime = try Model(bytes: result.packed, name: model)
@@ -39,9 +69,7 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
     let outputs = try runtime.run(inputs)
     for output in runtime.outputs {
       let want = try readNPY(path: "\(dir)/outputs/\(sanitizedFileName(output.name)).npy")
-      let got = try #require(outputs[output.name])
-      let mismatch = compareTensors(got, want, rtol: 1e-4, atol: 1e-4)
-      #expect(mismatch == nil, "\(model) [\(preset)] output \(output.name): \(mismatch ?? "")")
+      compare(try #require(outputs[output.name]), want, output.name)
     }
   }
 

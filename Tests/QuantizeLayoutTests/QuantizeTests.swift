@@ -30,15 +30,6 @@ private func normalSamples(_ count: Int, shape: [Int], seed: UInt64) -> [[String
   }
 }
 
-private func cosine(_ a: Tensor, _ b: Tensor) -> Double {
-  var dot = 0.0, na = 0.0, nb = 0.0
-  for i in 0..<a.count {
-    let x = a.double(at: i), y = b.double(at: i)
-    dot += x * y; na += x * x; nb += y * y
-  }
-  return dot / max((na * nb).squareRoot(), 1e-30)
-}
-
 /// The fixture MLP compiled with `pipeline` over `calibration`, and its pass reports.
 private func compileMLP(_ pipeline: String, calibration: [[String: Tensor]]) throws -> (Model, [PassReport], Graph) {
   let graph = try importONNX(path: packageRoot + "/fixtures/models/mlp/model.onnx")
@@ -75,7 +66,7 @@ private func compileMLP(_ pipeline: String, calibration: [[String: Tensor]]) thr
     var worst = 1.0
     for sample in Self.heldOut {
       let a = try #require(try float.run(sample)["logits"]), b = try #require(try quant.run(sample)["logits"])
-      worst = min(worst, cosine(a, b))
+      worst = min(worst, cosineSimilarity(a, b))
     }
     #expect(worst >= minCosine, "W\(weights == "int8" ? 8 : 4)A8 worst cosine \(worst)")
     let stats = try #require(reports.first { $0.pass == "quantize" }).statistics

@@ -37,13 +37,7 @@ func runQuantize(_ text: String, _ pipeline: String, samples: [[String: Tensor]]
 func load(_ graph: Graph) throws -> Model { try Model(bytes: try writeGCB(graph: graph, metadata: [:]), name: graph.name) }
 
 /// 1 - cos over every element, computed here (not with the pass's helper).
-func oneMinusCosine(_ a: Tensor, _ b: Tensor) -> Double {
-  var dot = 0.0, na = 0.0, nb = 0.0
-  for i in 0..<a.count {
-    dot += a.double(at: i) * b.double(at: i); na += a.double(at: i) * a.double(at: i); nb += b.double(at: i) * b.double(at: i)
-  }
-  return 1 - dot / (na * nb).squareRoot()
-}
+func oneMinusCosine(_ a: Tensor, _ b: Tensor) -> Double { 1 - cosineSimilarity(a, b) }
 
 @Suite struct SensitivityTests {
   /// x[8,16] -> fc1 -> relu -> fc2 -> relu -> fc3 -> y. fc1's output channel 0 has zero
