@@ -124,15 +124,39 @@ static void widen_a(const graphc_qoperand *a, long r0, long rows, long k, long k
   }
 }
 
+/// The address of B[p][col] for the vector loads: its byte, or for int4 the byte holding it
+/// (callers ensure the element index is even).
+static inline const uint8_t *q_row(const graphc_qoperand *b, long p, long col) {
+  long e = b->offset + p * b->ld + col;
+  return (const uint8_t *)b->data + (b->kind == GRAPHC_Q_S4 ? e >> 1 : e);
+}
+
+/// Whether 16-column vector loads may start at column `col` of every row: always for 8-bit
+/// kinds; for int4 when every row's element index there is even.
+static inline int q_vector_rows(const graphc_qoperand *b, long col) {
+  return b->kind != GRAPHC_Q_S4 || ((b->offset + col) % 2 == 0 && b->ld % 2 == 0);
+}
+
 #if GRAPHC_X86
-/// Rows p and p + 1 of 16 8-bit columns, interleaved and widened: lanes (B[p][j], B[p+1][j]) for
-/// j in 0..<8 (first) and 8..<16 (second).
+/// 16 consecutive elements of kind `kind` as int8: bytes for S8/U8 (U8 reinterpreted later by
+/// zero extension), or eight bytes of int4 nibbles (`p` at an even element) sign-extended.
 __attribute__((target("avx2,fma")))
-static inline void interleave16(const uint8_t *r0, const uint8_t *r1, int is_signed, __m256i *lo, __m256i *hi) {
-  __m128i x0 = _mm_loadu_si128((const __m128i *)r0);
-  __m128i x1 = r1 ? _mm_loadu_si128((const __m128i *)r1) : _mm_setzero_si128();
+static inline __m128i load16(const uint8_t *p, int kind) {
+  if (kind != GRAPHC_Q_S4) return _mm_loadu_si128((const __m128i *)p);
+  const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  __m128i x = _mm_loadl_epi64((const __m128i *)p);
+  __m128i v = _mm_unpacklo_epi8(_mm_and_si128(x, low), _mm_and_si128(_mm_srli_epi16(x, 4), low));
+  return _mm_sub_epi8(_mm_xor_si128(v, eight), eight);  // (v ^ 8) - 8 sign-extends a nibble
+}
+
+/// Rows p and p + 1 (r1 NULL: zeros) of 16 columns, interleaved and widened: lanes
+/// (B[p][j], B[p+1][j]) for j in 0..<8 (first) and 8..<16 (second).
+__attribute__((target("avx2,fma")))
+static inline void interleave16(const uint8_t *r0, const uint8_t *r1, int kind, __m256i *lo, __m256i *hi) {
+  __m128i x0 = load16(r0, kind);
+  __m128i x1 = r1 ? load16(r1, kind) : _mm_setzero_si128();
   __m128i l = _mm_unpacklo_epi8(x0, x1), h = _mm_unpackhi_epi8(x0, x1);
-  if (is_signed) {
+  if (kind != GRAPHC_Q_U8) {
     *lo = _mm256_cvtepi8_epi16(l);
     *hi = _mm256_cvtepi8_epi16(h);
   } else {
@@ -141,12 +165,12 @@ static inline void interleave16(const uint8_t *r0, const uint8_t *r1, int is_sig
   }
 }
 
-/// One full 16-column panel of an 8-bit B (row p at base + p * ld) for all k rows.
+/// One full 16-column panel of B starting at column `col`, for all k rows.
 __attribute__((target("avx2,fma")))
-static void pack_b_panel_avx2(const uint8_t *base, long ld, long k, int is_signed, int16_t *dst) {
+static void pack_b_panel_avx2(const graphc_qoperand *b, long col, long k, int16_t *dst) {
   for (long q = 0; q < (k + 1) / 2; q++) {
     __m256i lo, hi;
-    interleave16(base + 2 * q * ld, 2 * q + 1 < k ? base + (2 * q + 1) * ld : NULL, is_signed, &lo, &hi);
+    interleave16(q_row(b, 2 * q, col), 2 * q + 1 < k ? q_row(b, 2 * q + 1, col) : NULL, b->kind, &lo, &hi);
     _mm256_storeu_si256((__m256i *)(dst + q * 2 * QNR), lo);
     _mm256_storeu_si256((__m256i *)(dst + q * 2 * QNR + QNR), hi);
   }
@@ -161,8 +185,8 @@ static void pack_b(const graphc_qoperand *b, long col, long k, long nc, int avx2
   for (long j0 = 0; j0 < nc; j0 += QNR) {
     long w = qmin_l(QNR, nc - j0);
 #if GRAPHC_X86
-    if (avx2 && w == QNR && b->kind != GRAPHC_Q_S4) {
-      pack_b_panel_avx2((const uint8_t *)b->data + b->offset + col + j0, b->ld, k, b->kind == GRAPHC_Q_S8, dst);
+    if (avx2 && w == QNR && q_vector_rows(b, col + j0)) {
+      pack_b_panel_avx2(b, col + j0, k, dst);
       dst += kp * 2 * QNR;
       continue;
     }
@@ -181,8 +205,8 @@ static void pack_b(const graphc_qoperand *b, long col, long k, long nc, int avx2
 // MARK: Micro-kernels
 
 /// The micro-kernel contract: `a` holds `rows` widened A rows of `kp` int32 lanes (pairs),
-/// row i at a + i * ars; `b` is a packed panel (kp pairs of 32 int16) or, with `direct`, an
-/// 8-bit B in place (row p at b + p * bld bytes, 16 readable columns, k rows); the int32 sums
+/// row i at a + i * ars; `b` is a packed panel (kp pairs of 32 int16) or, with `direct`, the B
+/// operand read in place from column `col` (16 readable columns, k rows); the int32 sums
 /// of the rows x 16 tile go to `acc` (row stride NR).
 static void ukernel_portable(long kp, const int32_t *a, long ars, const int16_t *b, int rows, int32_t *acc) {
   memset(acc, 0, sizeof(int32_t) * QMR * QNR);
@@ -209,18 +233,18 @@ static void ukernel_portable(long kp, const int32_t *a, long ars, const int16_t 
 /// AVX2 kernel body for a ROWS x 16 tile (ROWS a constant after inlining): 2 x ROWS ymm
 /// accumulators, two B vectors and ROWS broadcasts per k pair.
 __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
-ukernel_avx2_body(const int ROWS, const int direct, const int bsigned, long k, const int32_t *a, long ars,
-                  const void *b, long bld, int32_t *acc) {
+ukernel_avx2_body(const int ROWS, const int direct, const int kind, long k, const int32_t *a, long ars,
+                  const void *b, long col, int32_t *acc) {
   const int32_t *a0 = a, *a1 = a + ars, *a2 = a + 2 * ars, *a3 = a + 3 * ars, *a4 = a + 4 * ars, *a5 = a + 5 * ars;
   __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   long kp = (k + 1) / 2;
   const int16_t *bp = b;
-  const uint8_t *bd = b;
+  const graphc_qoperand *bd = b;
   for (long q = 0; q < kp; q++) {
     __m256i b0, b1;
     if (direct) {
-      interleave16(bd + 2 * q * bld, 2 * q + 1 < k ? bd + (2 * q + 1) * bld : NULL, bsigned, &b0, &b1);
+      interleave16(q_row(bd, 2 * q, col), 2 * q + 1 < k ? q_row(bd, 2 * q + 1, col) : NULL, kind, &b0, &b1);
     } else {
       b0 = _mm256_loadu_si256((const __m256i *)(bp + q * 2 * QNR));
       b1 = _mm256_loadu_si256((const __m256i *)(bp + q * 2 * QNR + QNR));
@@ -237,25 +261,29 @@ ukernel_avx2_body(const int ROWS, const int direct, const int bsigned, long k, c
 #undef Q_ROW
 
 /// One instantiation per (rows bucket, B source), so short tiles do not pay for six rows.
-typedef void (*qkernel_fn)(long k, const int32_t *a, long ars, const void *b, long bld, int32_t *acc);
+/// `b` is a packed panel, or with a direct B the operand itself, read from column `col`.
+typedef void (*qkernel_fn)(long k, const int32_t *a, long ars, const void *b, long col, int32_t *acc);
 #define Q_KERNEL(R, D, S)                                                                      \
   __attribute__((target("avx2,fma"))) static void qk_##R##_##D##_##S(                         \
-      long k, const int32_t *a, long ars, const void *b, long bld, int32_t *acc) {            \
-    ukernel_avx2_body(R, D, S, k, a, ars, b, bld, acc);                                        \
+      long k, const int32_t *a, long ars, const void *b, long col, int32_t *acc) {            \
+    ukernel_avx2_body(R, D, S, k, a, ars, b, col, acc);                                        \
   }
 #define Q_KERNELS(D, S) Q_KERNEL(1, D, S) Q_KERNEL(2, D, S) Q_KERNEL(4, D, S) Q_KERNEL(6, D, S)
 Q_KERNELS(0, 0)
-Q_KERNELS(1, 0)
-Q_KERNELS(1, 1)
+Q_KERNELS(1, GRAPHC_Q_S8)
+Q_KERNELS(1, GRAPHC_Q_U8)
+Q_KERNELS(1, GRAPHC_Q_S4)
 #undef Q_KERNELS
 #undef Q_KERNEL
 
-/// The kernel for `rows` (1...6) rows of B source `source` (0 packed, 1 direct u8, 2 direct s8).
+/// The kernel for `rows` (1...6) rows of B source `source` (0 packed, else 1 + the kind of a
+/// B read in place).
 static qkernel_fn pick_avx2(int rows, int source) {
-  static const qkernel_fn table[3][4] = {
+  static const qkernel_fn table[4][4] = {
       {qk_1_0_0, qk_2_0_0, qk_4_0_0, qk_6_0_0},
-      {qk_1_1_0, qk_2_1_0, qk_4_1_0, qk_6_1_0},
-      {qk_1_1_1, qk_2_1_1, qk_4_1_1, qk_6_1_1},
+      {qk_1_1_GRAPHC_Q_S8, qk_2_1_GRAPHC_Q_S8, qk_4_1_GRAPHC_Q_S8, qk_6_1_GRAPHC_Q_S8},
+      {qk_1_1_GRAPHC_Q_U8, qk_2_1_GRAPHC_Q_U8, qk_4_1_GRAPHC_Q_U8, qk_6_1_GRAPHC_Q_U8},
+      {qk_1_1_GRAPHC_Q_S4, qk_2_1_GRAPHC_Q_S4, qk_4_1_GRAPHC_Q_S4, qk_6_1_GRAPHC_Q_S4},
   };
   int bucket = rows <= 1 ? 0 : rows <= 2 ? 1 : rows <= 4 ? 2 : 3;
   return table[source][bucket];
@@ -327,6 +355,12 @@ static void epilogue_avx2(const int32_t *acc, int rows, int cols, const graphc_q
 
 int graphc_qgemm_isa(void) { return graphc_sgemm_isa(); }
 
+long graphc_qgemm_packed_size(long k, long n) { return ((k + 1) & ~1L) * ((n + QNR - 1) / QNR * QNR); }
+
+void graphc_qgemm_pack_b(const graphc_qoperand *b, long k, long n, int16_t *dst) {
+  if (n > 0) pack_b(b, 0, k < 0 ? 0 : k, n, graphc_qgemm_isa() == 2, dst);
+}
+
 // MARK: Driver
 
 /// Unblocked product, used only when a packing buffer cannot be allocated.
@@ -352,8 +386,9 @@ void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const
   int avx2 = graphc_qgemm_isa() == 2;
   long kpad = (k + 1) & ~1L, kp = kpad / 2;
   long lanes = kpad > 2 ? kpad : 2;  // buffer sizing never sees k == 0
-  // Direct B: few rows, an 8-bit B, and the AVX2 kernel (which widens B rows itself).
-  int direct = avx2 && m <= QDIRECT_MAX_M && b->kind != GRAPHC_Q_S4;
+  // Direct B: few rows and the AVX2 kernel (which widens B rows itself), unless B comes packed.
+  const int16_t *prepacked = b->packed;
+  int direct = avx2 && m <= QDIRECT_MAX_M && !prepacked;
   long nc_fit = QB_BYTES / (long)sizeof(int16_t) / lanes / QNR * QNR;
   long nc_max = direct ? QNR : qmin_l((n + QNR - 1) / QNR * QNR, nc_fit > QNR ? nc_fit : QNR);
   long mc_fit = QA_BYTES / (long)sizeof(int16_t) / lanes / QMR * QMR;
@@ -367,24 +402,24 @@ void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const
   }
   int32_t acc[QMR * QNR] __attribute__((aligned(32)));
   tile_params params;
-  long ncBlock = direct ? n : nc_max;
+  long ncBlock = direct || prepacked ? n : nc_max;
   for (long jc = 0; jc < n; jc += ncBlock) {
     long nc = qmin_l(ncBlock, n - jc);
-    if (!direct) pack_b(b, jc, k, nc, avx2, pb);
+    if (!direct && !prepacked) pack_b(b, jc, k, nc, avx2, pb);
     for (long ic = 0; ic < m; ic += mc_max) {
       long mc = qmin_l(mc_max, m - ic);
       widen_a(a, ic, mc, k, kpad, pa);
       for (long jr = 0; jr < nc; jr += QNR) {
         int w = (int)qmin_l(QNR, nc - jr);
         const void *panel;
-        long bld = 0;
         int source = 0;
-        if (!direct) {
+        if (prepacked) {
+          panel = prepacked + (jc + jr) * kpad;
+        } else if (!direct) {
           panel = pb + jr * kpad;
-        } else if (w == QNR) {
-          panel = (const uint8_t *)b->data + b->offset + jc + jr;
-          bld = b->ld;
-          source = b->kind == GRAPHC_Q_S8 ? 2 : 1;
+        } else if (w == QNR && q_vector_rows(b, jc + jr)) {
+          panel = b;
+          source = 1 + b->kind;
         } else {
           pack_b(b, jc + jr, k, w, avx2, pb);
           panel = pb;
@@ -397,7 +432,7 @@ void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const
           uint8_t *ct = c + (ic + ir) * ldc + jc + jr;
 #if GRAPHC_X86
           if (avx2) {
-            pick_avx2(h, source)(k, ap, kp, panel, bld, acc);
+            pick_avx2(h, source)(k, ap, kp, panel, jc + jr, acc);
             epilogue_avx2(acc, h, w, rq, &params, ct, ldc, c_kind);
             continue;
           }

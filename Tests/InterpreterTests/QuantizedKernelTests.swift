@@ -9,12 +9,16 @@ import Testing
 
 /// Prepares and runs one integer op with quantized operand and result types (the one-op
 /// `evaluate` sees plain tensors, which carry no quantization parameters).
+/// With `constantWeights`, W (input 1) is presented as a model constant, which the kernel may
+/// prepare at load.
 private func runQuantized(
-  _ op: String, _ attrs: AttributeMap = [:], _ inputs: [(Tensor, Quantization?)], result: TensorType
+  _ op: String, _ attrs: AttributeMap = [:], _ inputs: [(Tensor, Quantization?)], result: TensorType,
+  constantWeights: Bool = false
 ) throws -> Tensor {
   let kernel = try #require(KernelRegistry.shared.kernel(for: op))
   let types: [TensorType?] = inputs.map { t, q in TensorType(t.dtype, shape: t.shape, quant: q) }
-  let ctx = KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: types, outputTypes: [result])
+  let ctx = KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: types, outputTypes: [result],
+                          constantInputs: constantWeights ? [nil, inputs[1].0] : [])
   let y = Tensor(zeros: result.dtype, shape: try #require(result.staticShape))
   try kernel.prepare(ctx)(inputs.map { $0.0 }, [y])
   return y
@@ -222,8 +226,8 @@ struct QuantizedKernelTests {
 /// (`QuantizedMultiplier.apply`, itself checked by hand above), bit for bit: odd sizes around
 /// the 6 x 16 tile, B read in place (m <= 12) and packed, int8 and int4 weights, signed and
 /// unsigned activations, multipliers from 2^-31 to 2^6 (every right shift, left shifts), biases
-/// near the int32 limits (wrapping sums, saturating left shifts), one and two threads, AVX2 and
-/// portable code.
+/// near the int32 limits (wrapping sums, saturating left shifts), weights packed per call or once
+/// as a constant, one and two threads, AVX2 and portable code.
 struct QuantizedGemmExactTests {
   static let sizes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 7, 17), (3, 1, 16), (5, 33, 31), (12, 64, 300), (13, 9, 33), (40, 65, 47),
@@ -236,13 +240,14 @@ struct QuantizedGemmExactTests {
     graphc_sgemm_force_portable(config.portable ? 1 : 0)
     defer { graphc_sgemm_force_portable(0) }
     try InterpreterThreads.with(config.threads) {
-      for (signed, int4, perChannel) in [(true, false, true), (false, false, true), (true, true, false), (false, true, true)] {
-        try checkQLinear(size, signed: signed, int4: int4, perChannel: perChannel)
+      for (signed, int4, perChannel, constant) in [(true, false, true, false), (false, false, true, true), (true, true, false, true),
+                                                   (false, true, true, false), (true, false, false, true)] {
+        try checkQLinear(size, signed: signed, int4: int4, perChannel: perChannel, constantWeights: constant)
       }
     }
   }
 
-  func checkQLinear(_ size: (Int, Int, Int), signed: Bool, int4: Bool, perChannel: Bool) throws {
+  func checkQLinear(_ size: (Int, Int, Int), signed: Bool, int4: Bool, perChannel: Bool, constantWeights: Bool) throws {
     let (m, k, n) = size
     var rng = SeededRandom(seed: UInt64(m * 7919 + k * 31 + n) &+ (signed ? 1 : 0) &+ (int4 ? 2 : 0))
     let xv = ints(m * k, signed ? -128...127 : 0...255, &rng)
@@ -259,7 +264,8 @@ struct QuantizedGemmExactTests {
       [(tensor(dtype, [m, k], xv), Quantization(scale: 1, zeroPoint: -7)),
        (tensor(int4 ? .int4 : .int8, [k, n], wv), perChannel ? Quantization(axis: 1, scales: sw) : Quantization(scale: sw[0])),
        (tensor(.int32, [n], bv), nil)],
-      result: TensorType(dtype, shape: [m, n], quant: Quantization(scale: 1, zeroPoint: Int32(zy))))
+      result: TensorType(dtype, shape: [m, n], quant: Quantization(scale: 1, zeroPoint: Int32(zy))),
+      constantWeights: constantWeights)
     let (lo, hi) = clip.map { (max(signed ? -128 : 0, zy + Int($0[0])), min(signed ? 127 : 255, zy + Int($0[1]))) }
       ?? (signed ? -128 : 0, signed ? 127 : 255)
     var mismatches = 0

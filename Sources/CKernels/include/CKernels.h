@@ -64,6 +64,10 @@ typedef struct {
   long offset;
   long ld;
   int kind;
+  /// For B only, optional: this block's columns already packed by graphc_qgemm_pack_b (the
+  /// pointer advanced by `kpad` int16 per column, kpad = k rounded up to even, for a block
+  /// starting at a multiple of GRAPHC_QGEMM_NR); `data` is then not read.
+  const int16_t *packed;
 } graphc_qoperand;
 
 /// Requantization of the int32 sums (gemmlowp/TFLite fixed point, bit for bit the interpreter's
@@ -87,6 +91,15 @@ typedef struct {
 /// k >= 0. Packs into thread scratch, so several threads may run it on disjoint blocks of C.
 void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const graphc_qoperand *b,
                         const graphc_qrequant *rq, long row0, long col0, void *c, long ldc, int c_kind);
+
+/// int16 elements of a k x n B packed whole by graphc_qgemm_pack_b.
+long graphc_qgemm_packed_size(long k, long n);
+/// Packs all of a k x n B (for reuse across calls, e.g. constant weights) into `dst`.
+void graphc_qgemm_pack_b(const graphc_qoperand *b, long k, long n, int16_t *dst);
+
+/// ONNX QuantizeLinear of n floats with one scale and zero point into int8 (is_signed) or
+/// uint8: saturate(round_half_even(x / scale) + zero_point) in float32, NaN to the zero point.
+void graphc_quantize_f32_8(const float *x, long n, float scale, int32_t zero_point, int is_signed, void *out);
 
 /// Register tile of the integer micro-kernel, for callers that split work.
 enum { GRAPHC_QGEMM_MR = 6, GRAPHC_QGEMM_NR = 16 };

@@ -8,6 +8,9 @@ let quantizedKernels: [String: Kernel] = [
     let rq = try Requantization(ctx, weightAxis: 1)
     let int4 = try ctx.dtype(1) == .int4
     let signed = try ctx.dtype(0) == .int8
+    // Constant int8 weights are packed once here (int4 ones stay packed in 4 bits, to keep
+    // their memory saving, and are widened per call).
+    let prepacked = int4 ? nil : ctx.constant(1).flatMap(PackedWeights.init)
     return { inputs, outputs in
       guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
       let y = outputs[0]
@@ -21,8 +24,12 @@ let quantizedKernels: [String: Kernel] = [
       try rq.check(channels: n)
       let kind = signed ? kindS8 : kindU8
       // y[i, :] = requantize(bias + x[i, :] · W): channels are W's columns.
-      qgemm(m: m, n: n, k: k, a: operand(x, ld: k, kind: kind), b: operand(w, ld: n, kind: int4 ? kindS4 : kindS8),
-            rq, bias: bias, channelAxis: 1, c: y.rawPointer, ldc: n, cKind: kind)
+      var b = operand(w, ld: n, kind: int4 ? kindS4 : kindS8)
+      if let prepacked, prepacked.source == UnsafeRawPointer(w.rawPointer), prepacked.k == k, prepacked.n == n {
+        b.packed = UnsafePointer(prepacked.panels)
+      }
+      qgemm(m: m, n: n, k: k, a: operand(x, ld: k, kind: kind), b: b, rq, bias: bias, channelAxis: 1,
+            c: y.rawPointer, ldc: n, cKind: kind)
     }
   },
   "graphc.QConv": Kernel { ctx in
@@ -104,9 +111,29 @@ private func checkedBias(_ inputs: [Tensor?], channels: Int) throws -> UnsafePoi
   return UnsafePointer(b.pointer(as: Int32.self))
 }
 
+/// A constant k x n int8 weight matrix packed once into the GEMM's int16 panels (2 bytes per
+/// weight), with the address of the constant it came from so a run uses it only for that operand.
+private final class PackedWeights: @unchecked Sendable {
+  let source: UnsafeRawPointer
+  let k: Int, n: Int
+  let panels: UnsafeMutablePointer<Int16>
+
+  init?(_ w: Tensor) {
+    guard w.dtype == .int8, w.rank == 2, w.count > 0 else { return nil }
+    source = UnsafeRawPointer(w.rawPointer)
+    k = w.shape[0]
+    n = w.shape[1]
+    panels = .allocate(capacity: graphc_qgemm_packed_size(k, n))
+    var b = operand(w, ld: n, kind: kindS8)
+    graphc_qgemm_pack_b(&b, k, n, panels)
+  }
+
+  deinit { panels.deallocate() }
+}
+
 /// An operand of the C integer GEMM: element (r, c) at element `offset + r * ld + c` of `data`.
 private func operand(_ data: UnsafeRawPointer, offset: Int = 0, ld: Int, kind: Int32) -> graphc_qoperand {
-  graphc_qoperand(data: data, offset: offset, ld: ld, kind: kind)
+  graphc_qoperand(data: data, offset: offset, ld: ld, kind: kind, packed: nil)
 }
 
 private func operand(_ t: Tensor, offset: Int = 0, ld: Int, kind: Int32) -> graphc_qoperand {
@@ -148,6 +175,7 @@ func qgemm(
           } else {
             let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
             b.offset += j0
+            b.packed = b.packed.map { $0 + j0 * ((k + 1) & ~1) }
             graphc_qgemm_serial(m, j1 - j0, k, &a, &b, params, 0, j0, c + j0, ldc, cKind)
           }
         }
