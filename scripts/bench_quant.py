@@ -24,6 +24,7 @@ load; the table gives the median over rounds of each side's per-round median.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -43,7 +44,6 @@ ORT_VARIANTS = {
 
 
 def input_file_name(name):
-    import re
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".npy"
 
 
