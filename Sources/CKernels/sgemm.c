@@ -9,7 +9,6 @@
 
 #include "CKernels.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,52 +259,9 @@ static void pack_b(int transB, const float *b, long ldb, long row, long col, lon
   }
 }
 
-/// A per-thread packing buffer that grows on demand and is kept for the thread's lifetime
-/// (Dispatch's workers persist, so steady-state GEMMs allocate nothing).
-typedef struct {
-  float *data;
-  size_t capacity;
-} workspace;
-
-static float *reserve(workspace *w, size_t floats) {
-  if (w->capacity >= floats) return w->data;
-  free(w->data);
-  size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-  w->data = aligned_alloc(64, bytes);
-  w->capacity = w->data ? floats : 0;
-  return w->data;
-}
-
-typedef struct {
-  workspace a, b;
-} workspaces;
-
-static pthread_key_t workspaces_key;
-static pthread_once_t workspaces_once = PTHREAD_ONCE_INIT;
-
-static void free_workspaces(void *p) {
-  workspaces *w = p;
-  free(w->a.data);
-  free(w->b.data);
-  free(w);
-}
-
-static void make_workspaces_key(void) { (void)pthread_key_create(&workspaces_key, free_workspaces); }
-
-/// The calling thread's packing buffers, freed when the thread exits (Dispatch may retire idle
-/// workers); NULL if they cannot be allocated.
-static workspaces *thread_workspaces(void) {
-  pthread_once(&workspaces_once, make_workspaces_key);
-  workspaces *w = pthread_getspecific(workspaces_key);
-  if (!w) {
-    w = calloc(1, sizeof *w);
-    if (w && pthread_setspecific(workspaces_key, w) != 0) {
-      free(w);
-      w = NULL;
-    }
-  }
-  return w;
-}
+/// The calling thread's packing buffer for `floats` floats (scratch slots 0 and 1 belong to
+/// sgemm); NULL if it cannot be allocated.
+static float *reserve(int slot, size_t floats) { return graphc_thread_scratch(slot, floats * sizeof(float)); }
 
 /// Products with at most SKINNY_MAX_M rows (batch-1 linear layers) go to the vector-matrix
 /// loops below, which read B once, sequentially, without packing.
@@ -441,8 +397,7 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
     const float *rows = a;
     long rowStride = lda;
     if (transA) {  // gather the m columns of A into contiguous rows
-      workspaces *ws = thread_workspaces();
-      float *t = ws ? reserve(&ws->a, (size_t)(m * k)) : NULL;
+      float *t = reserve(0, (size_t)(m * k));
       if (!t) { sgemm_unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, 1, c, ldc); return; }
       for (long i = 0; i < m; i++) for (long p = 0; p < k; p++) t[i * k + p] = a[p * lda + i];
       rows = t;
@@ -459,9 +414,8 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
   int directA = !transA && n <= DIRECT_A_MAX_N;
   long mcMax = min_l(m, MC), kcMax = min_l(k, KC);
   long ncPacked = directB ? NR : (min_l(n, NC) + NR - 1) / NR * NR;
-  workspaces *ws = thread_workspaces();
-  float *pa = ws ? reserve(&ws->a, (size_t)((mcMax + MR - 1) / MR * MR * kcMax)) : NULL;
-  float *pb = ws ? reserve(&ws->b, (size_t)(ncPacked * kcMax)) : NULL;
+  float *pa = reserve(0, (size_t)((mcMax + MR - 1) / MR * MR * kcMax));
+  float *pb = reserve(1, (size_t)(ncPacked * kcMax));
   if (!pa || !pb) {
     sgemm_unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;

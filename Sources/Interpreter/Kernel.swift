@@ -11,14 +11,23 @@ public struct KernelContext {
   public let attributes: AttributeMap
   public let inputTypes: [TensorType?]
   public let outputTypes: [TensorType]
+  /// The operands that are constants of the model, by position (nil otherwise, and empty when
+  /// the caller does not know): kernels may prepare them once (e.g. pack weights), but must
+  /// still check at run time that the operand they get is that constant.
+  public let constantInputs: [Tensor?]
 
-  public init(op: String, nodeName: String, attributes: AttributeMap, inputTypes: [TensorType?], outputTypes: [TensorType]) {
+  public init(op: String, nodeName: String, attributes: AttributeMap, inputTypes: [TensorType?], outputTypes: [TensorType],
+              constantInputs: [Tensor?] = []) {
     self.op = op
     self.nodeName = nodeName
     self.attributes = attributes
     self.inputTypes = inputTypes
     self.outputTypes = outputTypes
+    self.constantInputs = constantInputs
   }
+
+  /// Operand `i` when it is a model constant.
+  public func constant(_ i: Int) -> Tensor? { i < constantInputs.count ? constantInputs[i] : nil }
 
   /// The element type of input `i` (which must be present).
   public func dtype(_ i: Int) throws -> DType {

@@ -122,7 +122,8 @@ public final class Model {
     }
     do {
       let ctx = KernelContext(op: node.op, nodeName: node.name, attributes: node.attributes,
-                              inputTypes: operandTypes, outputTypes: resultTypes)
+                              inputTypes: operandTypes, outputTypes: resultTypes,
+                              constantInputs: node.operands.map { $0.flatMap { tensors[$0].constant } })
       return Step(node: node, schema: schema, eval: try kernel.prepare(ctx), inferAtRunTime: !proven)
     } catch let e as GraphError {
       throw e.at(node: node.name, op: node.op)

@@ -1,18 +1,24 @@
 // QuantizedKernelTests.swift - Fixed-point requantization, QLinear and QConv against a float
-// simulation of the same quantized arithmetic, and int4 against int8 bit for bit.
+// simulation of the same quantized arithmetic, int4 against int8 bit for bit, and the C integer
+// GEMM against the scalar fixed-point reference bit for bit.
 
+import CKernels
 import GraphIR
 @testable import Interpreter
 import Testing
 
 /// Prepares and runs one integer op with quantized operand and result types (the one-op
 /// `evaluate` sees plain tensors, which carry no quantization parameters).
+/// With `constantWeights`, W (input 1) is presented as a model constant, which the kernel may
+/// prepare at load.
 private func runQuantized(
-  _ op: String, _ attrs: AttributeMap = [:], _ inputs: [(Tensor, Quantization?)], result: TensorType
+  _ op: String, _ attrs: AttributeMap = [:], _ inputs: [(Tensor, Quantization?)], result: TensorType,
+  constantWeights: Bool = false
 ) throws -> Tensor {
   let kernel = try #require(KernelRegistry.shared.kernel(for: op))
   let types: [TensorType?] = inputs.map { t, q in TensorType(t.dtype, shape: t.shape, quant: q) }
-  let ctx = KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: types, outputTypes: [result])
+  let ctx = KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: types, outputTypes: [result],
+                          constantInputs: constantWeights ? [nil, inputs[1].0] : [])
   let y = Tensor(zeros: result.dtype, shape: try #require(result.staticShape))
   try kernel.prepare(ctx)(inputs.map { $0.0 }, [y])
   return y
@@ -213,5 +219,104 @@ struct QuantizedKernelTests {
                    TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
       outputTypes: [TensorType(.int8, shape: [1, 2])])
     #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains("per-tensor quantization parameters") }
+  }
+}
+
+/// The C integer GEMM behind QLinear and QConv against the scalar fixed-point reference
+/// (`QuantizedMultiplier.apply`, itself checked by hand above), bit for bit: odd sizes around
+/// the 6 x 16 tile, B read in place (m <= 12) and packed, int8 and int4 weights, signed and
+/// unsigned activations, multipliers from 2^-31 to 2^6 (every right shift, left shifts), biases
+/// near the int32 limits (wrapping sums, saturating left shifts), weights packed per call or once
+/// as a constant, one and two threads, AVX2 and portable code.
+struct QuantizedGemmExactTests {
+  static let sizes: [(Int, Int, Int)] = [
+    (1, 1, 1), (1, 7, 17), (3, 1, 16), (5, 33, 31), (12, 64, 300), (13, 9, 33), (40, 65, 47),
+    (97, 130, 70), (2, 513, 20), (25, 3, 1), (130, 20, 257), (7, 0, 5),
+  ]
+
+  @Test(arguments: sizes, [(threads: 1, portable: false), (threads: 2, portable: false),
+                           (threads: 1, portable: true), (threads: 2, portable: true)])
+  func qlinearIsBitExact(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
+    graphc_sgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    try InterpreterThreads.with(config.threads) {
+      for (signed, int4, perChannel, constant) in [(true, false, true, false), (false, false, true, true), (true, true, false, true),
+                                                   (false, true, true, false), (true, false, false, true)] {
+        try checkQLinear(size, signed: signed, int4: int4, perChannel: perChannel, constantWeights: constant)
+      }
+    }
+  }
+
+  func checkQLinear(_ size: (Int, Int, Int), signed: Bool, int4: Bool, perChannel: Bool, constantWeights: Bool) throws {
+    let (m, k, n) = size
+    var rng = SeededRandom(seed: UInt64(m * 7919 + k * 31 + n) &+ (signed ? 1 : 0) &+ (int4 ? 2 : 0))
+    let xv = ints(m * k, signed ? -128...127 : 0...255, &rng)
+    let wv = ints(k * n, int4 ? -8...7 : -128...127, &rng)
+    let bv = (0..<n).map { j in j % 5 == 0 ? ints(1, 2_147_000_000...2_147_483_647, &rng)[0] * (j % 10 == 0 ? -1 : 1)
+                                           : ints(1, -20000...20000, &rng)[0] }
+    // s_x = s_y = 1, so the multiplier of channel j is s_w[j]: 2^-31 ... 2^6 across channels.
+    let sw = (0..<(perChannel ? n : 1)).map { j in Float(sign: .plus, exponent: -31 + (j * 7) % 38, significand: 1 + Float(j % 3) * 0.37) }
+    let zy = signed ? -3 : 131
+    let dtype: DType = signed ? .int8 : .uint8
+    let clip: [Float]? = signed ? nil : [-40, 90]
+    let y = try runQuantized(
+      "graphc.QLinear", clip.map { ["clip": .floats($0)] } ?? [:],
+      [(tensor(dtype, [m, k], xv), Quantization(scale: 1, zeroPoint: -7)),
+       (tensor(int4 ? .int4 : .int8, [k, n], wv), perChannel ? Quantization(axis: 1, scales: sw) : Quantization(scale: sw[0])),
+       (tensor(.int32, [n], bv), nil)],
+      result: TensorType(dtype, shape: [m, n], quant: Quantization(scale: 1, zeroPoint: Int32(zy))),
+      constantWeights: constantWeights)
+    let (lo, hi) = clip.map { (max(signed ? -128 : 0, zy + Int($0[0])), min(signed ? 127 : 255, zy + Int($0[1]))) }
+      ?? (signed ? -128 : 0, signed ? 127 : 255)
+    var mismatches = 0
+    for i in 0..<m {
+      for j in 0..<n {
+        var acc = Int32(bv[j])
+        for p in 0..<k { acc &+= Int32(xv[i * k + p] * wv[p * n + j]) }
+        let mult = QuantizedMultiplier(Double(sw[perChannel ? j : 0]))
+        let want = min(max(Int(Int32(zy) &+ mult.apply(acc)), lo), hi)
+        if Int(y.double(at: i * n + j)) != want { mismatches += 1 }
+      }
+    }
+    #expect(mismatches == 0, "\(mismatches) of \(m * n) differ (m \(m) k \(k) n \(n) signed \(signed) int4 \(int4))")
+  }
+
+  /// (in channels, out channels, group, size, kernel, stride, pad, unsigned): packed and in-place
+  /// column matrices, grouped, pointwise.
+  static let convCases: [(Int, Int, Int, Int, Int, Int, Int, Bool)] = [
+    (3, 20, 1, 9, 3, 1, 1, false), (4, 8, 2, 7, 3, 2, 1, true), (6, 6, 6, 5, 3, 1, 1, true), (5, 17, 1, 6, 1, 1, 0, false),
+  ]
+
+  @Test(arguments: convCases, [false, true])
+  func qconvIsBitExact(_ c: (Int, Int, Int, Int, Int, Int, Int, Bool), portable: Bool) throws {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    let (cin, cout, group, size, kernel, stride, pad, unsigned) = c
+    var rng = SeededRandom(seed: UInt64(cin * 100 + cout * 7 + size))
+    let cg = cin / group, mg = cout / group, zx = unsigned ? 140 : -20
+    let xv = ints(cin * size * size, unsigned ? 0...255 : -128...127, &rng)
+    let wv = ints(cout * cg * kernel * kernel, -127...127, &rng), bv = ints(cout, -90000...90000, &rng)
+    let out = (size + 2 * pad - kernel) / stride + 1
+    let sw = (0..<cout).map { Float(sign: .plus, exponent: -20 + $0 % 12, significand: 1.3) }
+    let dtype: DType = unsigned ? .uint8 : .int8
+    let y = try runQuantized(
+      "graphc.QConv", ["strides": .ints([stride, stride]), "pads": .ints([pad, pad, pad, pad]), "group": .int(group)],
+      [(tensor(dtype, [1, cin, size, size], xv), Quantization(scale: 1, zeroPoint: Int32(zx))),
+       (tensor(.int8, [cout, cg, kernel, kernel], wv), Quantization(axis: 0, scales: sw)),
+       (tensor(.int32, [cout], bv), nil)],
+      result: TensorType(dtype, shape: [1, cout, out, out], quant: Quantization(scale: 1, zeroPoint: 9)))
+    var mismatches = 0
+    for o in 0..<cout { for oh in 0..<out { for ow in 0..<out {
+      let g = o / mg
+      var acc = Int32(bv[o])
+      for ci in 0..<cg { for kh in 0..<kernel { for kw in 0..<kernel {
+        let ih = oh * stride - pad + kh, iw = ow * stride - pad + kw
+        let xq = (ih < 0 || ih >= size || iw < 0 || iw >= size) ? zx : xv[((g * cg + ci) * size + ih) * size + iw]
+        acc &+= Int32(wv[((o * cg + ci) * kernel + kh) * kernel + kw] * xq)
+      } } }
+      let want = min(max(Int(9 &+ QuantizedMultiplier(Double(sw[o])).apply(acc)), unsigned ? 0 : -128), unsigned ? 255 : 127)
+      if Int(y.double(at: (o * out + oh) * out + ow)) != want { mismatches += 1 }
+    } } }
+    #expect(mismatches == 0, "\(mismatches) of \(cout * out * out) differ")
   }
 }

@@ -3,6 +3,7 @@
 #define GRAPHC_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,66 @@ int graphc_set_thread_budget(int threads);
 /// graphc_leave_parallel_body.
 int graphc_enter_parallel_body(void);
 void graphc_leave_parallel_body(int previous);
+
+/// A growable 64-byte aligned buffer of at least `bytes` bytes owned by the calling thread and
+/// slot (0 and 1: sgemm; 2 and 3: qgemm), reused across calls and freed when the thread exits;
+/// NULL if it cannot be allocated. The contents do not survive a call for a larger size.
+void *graphc_thread_scratch(int slot, size_t bytes);
+
+/// Element kinds of the integer GEMM's operands and result.
+enum { GRAPHC_Q_S8 = 0, GRAPHC_Q_U8 = 1, GRAPHC_Q_S4 = 2 };
+
+/// A matrix operand of graphc_qgemm_serial: element (r, c) is element number
+/// `offset + r * ld + c` of `data`, read as int8, uint8, or packed int4 (two per byte, the even
+/// element in the low nibble, sign-extended).
+typedef struct {
+  const void *data;
+  long offset;
+  long ld;
+  int kind;
+  /// For B only, optional: this block's columns already packed by graphc_qgemm_pack_b (the
+  /// pointer advanced by `kpad` int16 per column, kpad = k rounded up to even, for a block
+  /// starting at a multiple of GRAPHC_QGEMM_NR); `data` is then not read.
+  const int16_t *packed;
+} graphc_qoperand;
+
+/// Requantization of the int32 sums (gemmlowp/TFLite fixed point, bit for bit the interpreter's
+/// `QuantizedMultiplier.apply`): y = clamp(zero_point + M(bias[ch] + acc), lo, hi), where M
+/// multiplies by multiplier[ch] * 2^(shift[ch] - 31) with `shift` in -31...30. The channel `ch`
+/// of C[i][j] is its global row (channel_axis 0) or column (1); with per_channel 0, multiplier
+/// and shift are read at index 0. `bias` (per channel) may be NULL.
+typedef struct {
+  const int32_t *bias;
+  const int32_t *multiplier;
+  const int32_t *shift;
+  int per_channel;
+  int channel_axis;
+  int32_t zero_point, lo, hi;
+} graphc_qrequant;
+
+/// Serial integer GEMM: C[i][j] = requantize(sum_p A[i][p] * B[p][j]) for i < m, j < n, with
+/// exact int32 sums (wrapping like the interpreter's `&+`). A is m x k, B is k x n; C[i][j] is
+/// byte `c[i * ldc + j]`, written as c_kind (GRAPHC_Q_S8 or GRAPHC_Q_U8). row0 and col0 are the
+/// global index of this block's first row and column, for the channel lookup. Requires m, n > 0,
+/// k >= 0. Packs into thread scratch, so several threads may run it on disjoint blocks of C.
+void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const graphc_qoperand *b,
+                        const graphc_qrequant *rq, long row0, long col0, void *c, long ldc, int c_kind);
+
+/// int16 elements of a k x n B packed whole by graphc_qgemm_pack_b.
+long graphc_qgemm_packed_size(long k, long n);
+/// Packs all of a k x n B (for reuse across calls, e.g. constant weights) into `dst`.
+void graphc_qgemm_pack_b(const graphc_qoperand *b, long k, long n, int16_t *dst);
+
+/// ONNX QuantizeLinear of n floats with one scale and zero point into int8 (is_signed) or
+/// uint8: saturate(round_half_even(x / scale) + zero_point) in float32, NaN to the zero point.
+void graphc_quantize_f32_8(const float *x, long n, float scale, int32_t zero_point, int is_signed, void *out);
+
+/// Register tile of the integer micro-kernel, for callers that split work.
+enum { GRAPHC_QGEMM_MR = 6, GRAPHC_QGEMM_NR = 16 };
+
+/// The integer kernel in use: 2 = AVX2 (when the CPU has it), 1 = portable C. Forced to
+/// portable by graphc_sgemm_force_portable, as the float kernel.
+int graphc_qgemm_isa(void);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 // CastKernels.swift - Cast, CastLike, QuantizeLinear and DequantizeLinear kernels.
 
+import CKernels
 import GraphIR
 
 let castAndQuantizeKernels: [String: Kernel] = [
@@ -116,7 +117,12 @@ private struct QuantizeEval: QuantizedVisitor {
       let px = x.pointer(as: Float.self), ps = scale.pointer(as: Float.self), py = y.pointer(as: Q.self)
       let pz = zp?.pointer(as: Q.self)
       let lo = Double(Q.min), hi = Double(Q.max)
+      let eightBit = Q.self == Int8.self || Q.self == UInt8.self
       layout.forEachRun { offset, si, ss, n in
+        if eightBit && ss == 0 {  // one scale and zero point over the run: the vector loop
+          graphc_quantize_f32_8(px + offset, n, ps[si], Int32(pz.map { $0[si] } ?? 0), Q.isSigned ? 1 : 0, py + offset)
+          return
+        }
         for i in 0..<n {
           let s = si &+ i &* ss
           let z = pz.map { Double($0[s]) } ?? 0

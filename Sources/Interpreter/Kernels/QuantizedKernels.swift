@@ -1,5 +1,6 @@
 // QuantizedKernels.swift - Integer QLinear and QConv: int8 x int8/int4 products, int32 sums, requantization.
 
+import CKernels
 import GraphIR
 
 let quantizedKernels: [String: Kernel] = [
@@ -7,6 +8,9 @@ let quantizedKernels: [String: Kernel] = [
     let rq = try Requantization(ctx, weightAxis: 1)
     let int4 = try ctx.dtype(1) == .int4
     let signed = try ctx.dtype(0) == .int8
+    // Constant int8 weights are packed once here (int4 ones stay packed in 4 bits, to keep
+    // their memory saving, and are widened per call).
+    let prepacked = int4 ? nil : ctx.constant(1).flatMap(PackedWeights.init)
     return { inputs, outputs in
       guard let x = inputs[0], let w = inputs[1] else { throw GraphError("missing required input") }
       let y = outputs[0]
@@ -17,12 +21,15 @@ let quantizedKernels: [String: Kernel] = [
       let m = k == 0 ? y.count / max(n, 1) : x.count / k
       guard y.count == m * n else { throw GraphError("result shape \(y.shape) does not match the product") }
       let bias = try checkedBias(inputs, channels: n)
-      let weights = WeightRows(w, packed: int4)
-      if signed {
-        qlinear(x.pointer(as: Int8.self), weights, bias, y.pointer(as: Int8.self), m: m, k: k, n: n, rq)
-      } else {
-        qlinear(x.pointer(as: UInt8.self), weights, bias, y.pointer(as: UInt8.self), m: m, k: k, n: n, rq)
+      try rq.check(channels: n)
+      let kind = signed ? kindS8 : kindU8
+      // y[i, :] = requantize(bias + x[i, :] · W): channels are W's columns.
+      var b = operand(w, ld: n, kind: int4 ? kindS4 : kindS8)
+      if let prepacked, prepacked.source == UnsafeRawPointer(w.rawPointer), prepacked.k == k, prepacked.n == n {
+        b.packed = UnsafePointer(prepacked.panels)
       }
+      qgemm(m: m, n: n, k: k, a: operand(x, ld: k, kind: kind), b: b, rq, bias: bias, channelAxis: 1,
+            c: y.rawPointer, ldc: n, cKind: kind)
     }
   },
   "graphc.QConv": Kernel { ctx in
@@ -41,13 +48,14 @@ let quantizedKernels: [String: Kernel] = [
                             window: try Window3D(inputSpatial: spatial, geometry: g))
       try shape.check(w: w, bias: nil, y: outputs[0], transposed: false)
       let bias = try checkedBias(inputs, channels: shape.outChannels)
-      let weights = WeightRows(w, packed: int4)
+      try rq.check(channels: shape.outChannels)
+      let wKind = int4 ? kindS4 : kindS8
       if signed {
-        qconv(shape, x.pointer(as: Int8.self), zeroPoint: Int8(truncatingIfNeeded: zx), weights, bias,
-              outputs[0].pointer(as: Int8.self), rq)
+        qconv(shape, x.pointer(as: Int8.self), zeroPoint: Int8(truncatingIfNeeded: zx), kind: kindS8, w, wKind: wKind,
+              bias, outputs[0].rawPointer, rq)
       } else {
-        qconv(shape, x.pointer(as: UInt8.self), zeroPoint: UInt8(truncatingIfNeeded: zx), weights, bias,
-              outputs[0].pointer(as: UInt8.self), rq)
+        qconv(shape, x.pointer(as: UInt8.self), zeroPoint: UInt8(truncatingIfNeeded: zx), kind: kindU8, w, wKind: wKind,
+              bias, outputs[0].rawPointer, rq)
       }
     }
   },
@@ -57,7 +65,10 @@ let quantizedKernels: [String: Kernel] = [
 /// the clamp range (storage range narrowed by the fused activation). Built once at load from
 /// the quantization parameters on the operand and result types.
 struct Requantization {
-  var multipliers: [QuantizedMultiplier]
+  /// Per channel (or one) Q31 multipliers and shifts of `QuantizedMultiplier`, as the C kernel
+  /// reads them.
+  var m0s: [Int32]
+  var shifts: [Int32]
   var perChannel: Bool
   var zeroPoint: Int32
   var lo: Int32
@@ -72,7 +83,9 @@ struct Requantization {
       throw GraphError("the result needs per-tensor quantization parameters and X's element type")
     }
     perChannel = wq.axis != nil
-    multipliers = wq.scales.map { QuantizedMultiplier(Double(xq.scales[0]) * Double($0) / Double(yq.scales[0])) }
+    let multipliers = wq.scales.map { QuantizedMultiplier(Double(xq.scales[0]) * Double($0) / Double(yq.scales[0])) }
+    m0s = multipliers.map(\.m0)
+    shifts = multipliers.map { Int32($0.shift) }
     let zy = yq.zeroPoints[0]
     zeroPoint = zy
     let clip = try ctx.attributes.floats("clip") ?? [-.infinity, .infinity]
@@ -83,34 +96,11 @@ struct Requantization {
     hi = Int32(min(Double(range.upperBound), max(Double(range.lowerBound), bound(clip[1]))))
   }
 
-  @inline(__always)
-  func apply(_ acc: Int32, channel c: Int) -> Int32 {
-    let v = zeroPoint &+ multipliers[perChannel ? c : 0].apply(acc)
-    return min(max(v, lo), hi)
-  }
-}
-
-/// Rows of an int8 or packed int4 weight matrix, read as int8. A packed row is unpacked into
-/// the caller's scratch, one row segment at a time, so int4 weights stay packed in memory.
-struct WeightRows {
-  let base: UnsafeRawPointer
-  let packed: Bool
-
-  init(_ w: Tensor, packed: Bool) {
-    base = UnsafeRawPointer(w.rawPointer)
-    self.packed = packed
-  }
-
-  /// Elements `[start, start + count)` of the flattened weights.
-  @inline(__always)
-  func segment(_ start: Int, _ count: Int, scratch: UnsafeMutablePointer<Int8>) -> UnsafePointer<Int8> {
-    guard packed else { return base.assumingMemoryBound(to: Int8.self) + start }
-    let bytes = base.assumingMemoryBound(to: UInt8.self)
-    for i in 0..<count {
-      let e = start + i
-      scratch[i] = unpackInt4(bytes[e >> 1], high: e & 1 == 1)
+  /// Per-channel parameters must cover exactly the op's output channels.
+  func check(channels: Int) throws {
+    guard !perChannel || m0s.count == channels else {
+      throw GraphError("W has \(m0s.count) per-channel scales for \(channels) output channels")
     }
-    return UnsafePointer(scratch)
   }
 }
 
@@ -121,54 +111,85 @@ private func checkedBias(_ inputs: [Tensor?], channels: Int) throws -> UnsafePoi
   return UnsafePointer(b.pointer(as: Int32.self))
 }
 
-/// `acc[j] += a * v[j]` for `j < n`: the inner loop of both ops (vectorizes as widening
-/// multiply-adds).
-@inline(__always)
-private func multiplyAdd<V: FixedWidthInteger>(_ a: Int32, _ v: UnsafePointer<V>, _ acc: UnsafeMutablePointer<Int32>, _ n: Int) {
-  for j in 0..<n { acc[j] &+= a &* Int32(truncatingIfNeeded: v[j]) }
+/// A constant k x n int8 weight matrix packed once into the GEMM's int16 panels (2 bytes per
+/// weight), with the address of the constant it came from so a run uses it only for that operand.
+private final class PackedWeights: @unchecked Sendable {
+  let source: UnsafeRawPointer
+  let k: Int, n: Int
+  let panels: UnsafeMutablePointer<Int16>
+
+  init?(_ w: Tensor) {
+    guard w.dtype == .int8, w.rank == 2, w.count > 0 else { return nil }
+    source = UnsafeRawPointer(w.rawPointer)
+    k = w.shape[0]
+    n = w.shape[1]
+    panels = .allocate(capacity: graphc_qgemm_packed_size(k, n))
+    var b = operand(w, ld: n, kind: kindS8)
+    graphc_qgemm_pack_b(&b, k, n, panels)
+  }
+
+  deinit { panels.deallocate() }
 }
 
-private let rowBlock = 16, columnBlock = 256
+/// An operand of the C integer GEMM: element (r, c) at element `offset + r * ld + c` of `data`.
+private func operand(_ data: UnsafeRawPointer, offset: Int = 0, ld: Int, kind: Int32) -> graphc_qoperand {
+  graphc_qoperand(data: data, offset: offset, ld: ld, kind: kind, packed: nil)
+}
 
-/// `y[i, :] = requantize(bias + x[i, :] · W)` over `[rowBlock x columnBlock]` tiles, one tile
-/// per task. Each task reads a weight row segment once per k for all of its rows.
-private func qlinear<T: FixedWidthInteger>(
-  _ x: UnsafePointer<T>, _ w: WeightRows, _ bias: UnsafePointer<Int32>?, _ y: UnsafeMutablePointer<T>,
-  m: Int, k: Int, n: Int, _ rq: Requantization
+private func operand(_ t: Tensor, offset: Int = 0, ld: Int, kind: Int32) -> graphc_qoperand {
+  operand(UnsafeRawPointer(t.rawPointer), offset: offset, ld: ld, kind: kind)
+}
+
+private let kindS8 = Int32(GRAPHC_Q_S8), kindU8 = Int32(GRAPHC_Q_U8), kindS4 = Int32(GRAPHC_Q_S4)
+
+/// `C = requantize(bias + A · B)` for an m x k A and a k x n B, into m x n bytes at `c` (row
+/// stride `ldc`), through `graphc_qgemm_serial`. Channels run along rows (`channelAxis` 0) or
+/// columns (1), numbered from `firstChannel` in `bias` and `rq`. Products big enough to pay for
+/// a second thread are split into disjoint column ranges of C (row ranges when rows offer
+/// clearly more tiles), aligned to the micro-tile, as `sgemm` does.
+func qgemm(
+  m: Int, n: Int, k: Int, a: graphc_qoperand, b: graphc_qoperand, _ rq: Requantization,
+  bias: UnsafePointer<Int32>?, channelAxis: Int32, firstChannel: Int = 0,
+  c: UnsafeMutableRawPointer, ldc: Int, cKind: Int32
 ) {
-  let rowTiles = (m + rowBlock - 1) / rowBlock, colTiles = (n + columnBlock - 1) / columnBlock
-  parallelChunks(rowTiles * colTiles) { tiles in
-    let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowBlock * columnBlock)
-    let scratch = UnsafeMutablePointer<Int8>.allocate(capacity: columnBlock)
-    defer { acc.deallocate(); scratch.deallocate() }
-    for t in tiles {
-      let m0 = (t / colTiles) * rowBlock, n0 = (t % colTiles) * columnBlock
-      let mb = min(rowBlock, m - m0), nb = min(columnBlock, n - n0)
-      for i in 0..<mb {
-        let row = acc + i * columnBlock
-        if let bias { row.update(from: bias + n0, count: nb) } else { row.update(repeating: 0, count: nb) }
-      }
-      for kk in 0..<k {
-        let wr = w.segment(kk * n + n0, nb, scratch: scratch)
-        for i in 0..<mb {
-          let a = Int32(truncatingIfNeeded: x[(m0 + i) * k + kk])
-          if a != 0 { multiplyAdd(a, wr, acc + i * columnBlock, nb) }
+  guard m > 0, n > 0 else { return }
+  let mr = Int(GRAPHC_QGEMM_MR), nr = Int(GRAPHC_QGEMM_NR)
+  let colTiles = (n + nr - 1) / nr, rowTiles = (m + mr - 1) / mr
+  let splitRows = rowTiles > 2 * colTiles
+  let tiles = splitRows ? rowTiles : colTiles
+  let workPerTile = max(1, m * n * max(k, 1) / tiles)
+  let scaleBase = rq.perChannel ? firstChannel : 0
+  rq.m0s.withUnsafeBufferPointer { m0 in
+    rq.shifts.withUnsafeBufferPointer { shifts in
+      guard let m0 = m0.baseAddress, let shifts = shifts.baseAddress else { return }
+      var params = graphc_qrequant(
+        bias: bias.map { $0 + firstChannel }, multiplier: m0 + scaleBase, shift: shifts + scaleBase,
+        per_channel: rq.perChannel ? 1 : 0, channel_axis: channelAxis, zero_point: rq.zeroPoint, lo: rq.lo, hi: rq.hi)
+      withUnsafePointer(to: &params) { params in
+        parallelChunks(tiles, minChunk: (GemmSplit.minWorkPerThread + workPerTile - 1) / workPerTile) { tiles in
+          var a = a, b = b
+          if splitRows {
+            let i0 = tiles.lowerBound * mr, i1 = min(m, tiles.upperBound * mr)
+            a.offset += i0 * a.ld
+            graphc_qgemm_serial(i1 - i0, n, k, &a, &b, params, i0, 0, c + i0 * ldc, ldc, cKind)
+          } else {
+            let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
+            b.offset += j0
+            b.packed = b.packed.map { $0 + j0 * ((k + 1) & ~1) }
+            graphc_qgemm_serial(m, j1 - j0, k, &a, &b, params, 0, j0, c + j0, ldc, cKind)
+          }
         }
-      }
-      for i in 0..<mb {
-        let out = y + (m0 + i) * n + n0, row = acc + i * columnBlock
-        for j in 0..<nb { out[j] = T(truncatingIfNeeded: rq.apply(row[j], channel: n0 + j)) }
       }
     }
   }
 }
 
 /// Quantized convolution: per batch and group, im2col padded with the input zero point (so
-/// padding is real zero), then `y[o, p] = requantize(bias[o] + W[o, :] · col[:, p])`, output
-/// channels split across threads.
-private func qconv<T: FixedWidthInteger>(
-  _ s: ConvShape, _ x: UnsafePointer<T>, zeroPoint: T, _ w: WeightRows, _ bias: UnsafePointer<Int32>?,
-  _ y: UnsafeMutablePointer<T>, _ rq: Requantization
+/// padding is real zero; pointwise convolutions read X in place), then
+/// `y[o, p] = requantize(bias[o] + W[o, :] · col[:, p])` as one integer GEMM.
+private func qconv<T>(
+  _ s: ConvShape, _ x: UnsafePointer<T>, zeroPoint: T, kind: Int32, _ w: Tensor, wKind: Int32,
+  _ bias: UnsafePointer<Int32>?, _ y: UnsafeMutableRawPointer, _ rq: Requantization
 ) {
   let win = s.window
   let inSize = win.inputSize, outSize = win.outputSize
@@ -184,28 +205,10 @@ private func qconv<T: FixedWidthInteger>(
         im2col(xg, channels: s.inPerGroup, win, columns: 0..<outSize, pad: zeroPoint, into: col)
         matrix = UnsafePointer(col)
       }
-      let yg = y + (b * s.outChannels + g * s.outPerGroup) * outSize
-      parallelChunks(s.outPerGroup, minChunk: max(1, 4096 / max(rows * outSize, 1))) { channels in
-        let tile = min(outSize, 1024)
-        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: tile)
-        let scratch = UnsafeMutablePointer<Int8>.allocate(capacity: rows)
-        defer { acc.deallocate(); scratch.deallocate() }
-        for o in channels {
-          let oc = g * s.outPerGroup + o
-          let wr = w.segment(oc * rows, rows, scratch: scratch)
-          var p0 = 0
-          while p0 < outSize {
-            let pb = min(tile, outSize - p0)
-            acc.update(repeating: bias?[oc] ?? 0, count: pb)
-            for r in 0..<rows where wr[r] != 0 {
-              multiplyAdd(Int32(wr[r]), matrix + r * outSize + p0, acc, pb)
-            }
-            let out = yg + o * outSize + p0
-            for j in 0..<pb { out[j] = T(truncatingIfNeeded: rq.apply(acc[j], channel: oc)) }
-            p0 += pb
-          }
-        }
-      }
+      let firstChannel = g * s.outPerGroup
+      qgemm(m: s.outPerGroup, n: outSize, k: rows, a: operand(w, offset: firstChannel * rows, ld: rows, kind: wKind),
+            b: operand(UnsafeRawPointer(matrix), ld: outSize, kind: kind), rq, bias: bias, channelAxis: 0,
+            firstChannel: firstChannel, c: y + (b * s.outChannels + firstChannel) * outSize, ldc: outSize, cKind: kind)
     }
   }
 }
