@@ -12,7 +12,7 @@ median of the per-round medians, ratio graphc / onnxruntime.
 Part 2, sparse vs dense on the trained model (fixtures/models/attention-lm, made by
 `python3 fixtures/make_fixtures.py attention-lm`):
 - the full model is compiled dense (default preset) and sparse (`canonicalize,fuse-attention,
-  assign-sparse-attention` calibrated on its stored 1024-token samples); the per-head choice is
+  assign-sparse-attention` calibrated on its stored samples (4096 tokens)); the per-head choice is
   `graphc inspect`'s table;
 - held-out inputs of each length come from the corpus (`attention_lm_tokens`), generated here;
 - accuracy: relative error of each layer's attention output and of the logits, and top-1
@@ -151,7 +151,8 @@ def part2(args, tmp):
     opts = "{" + args.pass_options + "}" if args.pass_options else ""
     r = sh([args.graphc, "optimize", MODEL, "-o", sparse, "--pipeline", SPARSE_PIPELINE + opts, "--calibration", CALIBRATION])
     table = sh([args.graphc, "inspect", sparse]).stdout
-    print(f"## Trained model: pattern per head (calibrated at 1024; pass options '{args.pass_options}')\n")
+    length = np.load(os.path.join(CALIBRATION, sorted(os.listdir(CALIBRATION))[0], "tokens.npy")).shape[1]
+    print(f"## Trained model: pattern per head (calibrated at {length}; pass options '{args.pass_options}')\n")
     print("```")
     print(table[table.index("attention patterns:"):].split("metadata:")[0].rstrip())
     print("```\n")

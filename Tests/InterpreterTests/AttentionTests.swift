@@ -1,5 +1,6 @@
 // AttentionTests.swift - The fused graphc.Attention kernel against a naive float64 reference.
 
+import CKernels
 import GraphIR
 import Interpreter
 import Testing
@@ -72,10 +73,16 @@ struct AttentionCase: CustomStringConvertible, Sendable {
     AttentionCase(b: 2, h: 2, hkv: 2, sq: 6, skv: 10, d: 4, dv: 4, mask: .additive, maskShape: [2, 1, 1, 10]),
     AttentionCase(b: 1, h: 3, hkv: 3, sq: 130, skv: 130, d: 4, dv: 4, mask: .causalAdditive, maskShape: [130, 130]),
     AttentionCase(b: 1, h: 2, hkv: 2, sq: 8, skv: 8, d: 4, dv: 4, softcap: 2),
+    // The C tile steps' register paths: 4-row and single-row tiles, 16- and 8-wide value columns.
+    AttentionCase(b: 1, h: 2, hkv: 2, sq: 71, skv: 71, d: 16, dv: 24, mask: .causal),
+    AttentionCase(b: 1, h: 1, hkv: 1, sq: 6, skv: 140, d: 17, dv: 16),
   ]
 
-  @Test(arguments: cases)
-  func matchesReference(_ c: AttentionCase) throws {
+  /// Each case with the AVX2 tile steps (on machines that have them) and the portable C ones.
+  @Test(arguments: cases, [false, true])
+  func matchesReference(_ c: AttentionCase, portable: Bool) throws {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
     var rng = SeededRandom(seed: 7)
     let q = f32([c.b, c.h, c.sq, c.d], rng.floats(c.b * c.h * c.sq * c.d).map { $0 * 2 })
     let k = f32([c.b, c.hkv, c.skv, c.d], rng.floats(c.b * c.hkv * c.skv * c.d).map { $0 * 2 })

@@ -32,6 +32,19 @@ void graphc_sgemm_force_portable(int on);
 void graphc_vexp_f32(const float *x, float *y, long n);
 void graphc_verf_f32(const float *x, float *y, long n);
 
+/// Attention tile steps (attention.c), for one query block of `rows` rows against `count` keys,
+/// all row-major. Scores: s[r*lds + x] = scale * q[r*d..] . keys[x*d..], through kt, a scratch
+/// of d*lds floats; writes columns up to count rounded up to 16 (lds must allow that; the
+/// extra columns are garbage). Softmax: the online-softmax step per row (row_max, row_sum
+/// updated; s becomes exp(s - new max); acc row r [dv floats] rescaled), rows with no finite
+/// score so far become zeros. Accumulate: acc[r*dv + c] += sum_x w[r*ldw + x] * v[x*dv + c].
+/// The kernel follows graphc_sgemm_isa() (AVX2+FMA or portable).
+void graphc_attn_scores(long rows, long count, long d, float scale, const float *q, const float *keys,
+                        float *kt, float *s, long lds);
+void graphc_attn_softmax(long rows, long count, float *s, long lds, float *row_max, float *row_sum,
+                         float *acc, long dv);
+void graphc_attn_accumulate(long rows, long count, long dv, const float *w, long ldw, const float *v, float *acc);
+
 /// 1 when the CPU has AVX2 and FMA (checked once).
 int graphc_cpu_has_avx2_fma(void);
 

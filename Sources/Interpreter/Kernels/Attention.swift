@@ -1,5 +1,6 @@
 // Attention.swift - The fused attention kernel: tiled, streaming (online) softmax, GQA, masks.
 
+import CKernels
 import GraphIR
 
 let attentionKernels: [String: Kernel] = [
@@ -165,7 +166,7 @@ struct AttentionState {
   let gatherValues: UnsafeMutablePointer<Float>
   let gatherIndex: UnsafeMutablePointer<Int32>
   let intervals: UnsafeMutablePointer<Int>
-  /// A key tile transposed to [d, keyBlock] for the score micro-kernel.
+  /// A key tile transposed to [d, keyBlock] for the score micro-kernel (graphc_attn_scores).
   let keysT: UnsafeMutablePointer<Float>
 
   init(_ p: AttentionParams, queryBlock: Int, keyBlock: Int, intervals: Int = 0) {
@@ -202,8 +203,7 @@ struct AttentionState {
     keep: ((Int, Int) -> Bool)? = nil
   ) {
     let g = params.geometry, ld = keyBlock
-    attentionScores(rows: block.rows, count: count, d: g.d, scale: params.scale, q: block.q, keys: keys,
-                    transposed: keysT, into: scores, ld: ld)
+    graphc_attn_scores(block.rows, count, g.d, params.scale, block.q, keys, keysT, scores, ld)
     for r in 0..<block.rows {
       let s = scores + r * ld, i = block.i0 + r
       if params.softcap > 0 {
@@ -224,20 +224,9 @@ struct AttentionState {
       if let keep {
         for x in 0..<count where !keep(i, index.position(x)) { s[x] = -.infinity }
       }
-      let newMax = max(rowMax[r], vectorMax(s, count))
-      if newMax == -.infinity {
-        s.update(repeating: 0, count: count)  // nothing visible yet: contributes nothing
-        continue
-      }
-      let correction = attentionExp(rowMax[r] - newMax)
-      rowSum[r] = rowSum[r] * correction + expShiftedInPlace(s, count, newMax)
-      rowMax[r] = newMax
-      if correction != 1 {
-        let a = acc + r * g.dv
-        for x in 0..<g.dv { a[x] *= correction }
-      }
     }
-    attentionAccumulate(rows: block.rows, count: count, dv: g.dv, weights: scores, ld: ld, values: values, acc: acc)
+    graphc_attn_softmax(block.rows, count, scores, ld, rowMax, rowSum, acc, g.dv)
+    graphc_attn_accumulate(block.rows, count, g.dv, scores, ld, values, acc)
   }
 
   /// Writes `acc / rowSum`; a row that saw no visible key gets zeros (ONNX Attention's rule
@@ -250,118 +239,6 @@ struct AttentionState {
       for x in 0..<dv { o[x] = a[x] * inv }
     }
   }
-}
-
-// MARK: Micro-kernels
-
-/// `s[r][x] = scale * q[r] · keys[x]` for a tile: the keys are transposed once to [d, count]
-/// (zero-padded to a multiple of 8), then 4 rows x 8 keys accumulate in SIMD registers.
-/// Small products like these (d = 16..128) are dominated by packing in a general sgemm.
-@inline(__always)
-private func attentionScores(
-  rows: Int, count: Int, d: Int, scale: Float, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
-  transposed kt: UnsafeMutablePointer<Float>, into s: UnsafeMutablePointer<Float>, ld: Int
-) {
-  typealias V = SIMD8<Float>
-  let width = (count + 7) / 8 * 8
-  for p in 0..<d {
-    let row = kt + p * ld
-    for x in 0..<count { row[x] = keys[x * d + p] }
-    for x in count..<width { row[x] = 0 }
-  }
-  let raw = UnsafeRawPointer(kt), out = UnsafeMutableRawPointer(s)
-  var r = 0
-  while r < rows {
-    let n = min(4, rows - r)
-    let q0 = q + r * d, q1 = q + min(r + 1, rows - 1) * d, q2 = q + min(r + 2, rows - 1) * d, q3 = q + min(r + 3, rows - 1) * d
-    var x = 0
-    while x < width {
-      var a0 = V(), a1 = V(), a2 = V(), a3 = V()
-      for p in 0..<d {
-        let k = raw.loadUnaligned(fromByteOffset: (p * ld + x) * 4, as: V.self)
-        a0 += q0[p] * k; a1 += q1[p] * k; a2 += q2[p] * k; a3 += q3[p] * k
-      }
-      out.storeBytes(of: a0 * scale, toByteOffset: (r * ld + x) * 4, as: V.self)
-      if n > 1 { out.storeBytes(of: a1 * scale, toByteOffset: ((r + 1) * ld + x) * 4, as: V.self) }
-      if n > 2 { out.storeBytes(of: a2 * scale, toByteOffset: ((r + 2) * ld + x) * 4, as: V.self) }
-      if n > 3 { out.storeBytes(of: a3 * scale, toByteOffset: ((r + 3) * ld + x) * 4, as: V.self) }
-      x += 8
-    }
-    r += 4
-  }
-}
-
-/// `acc[r] += sum_x w[r][x] * values[x]`, skipping zero weights (masked keys), SIMD over dv.
-@inline(__always)
-private func attentionAccumulate(
-  rows: Int, count: Int, dv: Int, weights w: UnsafePointer<Float>, ld: Int, values: UnsafePointer<Float>,
-  acc: UnsafeMutablePointer<Float>
-) {
-  typealias V = SIMD8<Float>
-  let vraw = UnsafeRawPointer(values), full = dv / 8 * 8
-  for r in 0..<rows {
-    let a = acc + r * dv, wr = w + r * ld
-    let araw = UnsafeMutableRawPointer(a)
-    var c = 0
-    while c + 16 <= full {
-      var s0 = araw.loadUnaligned(fromByteOffset: c * 4, as: V.self)
-      var s1 = araw.loadUnaligned(fromByteOffset: (c + 8) * 4, as: V.self)
-      for x in 0..<count where wr[x] != 0 {
-        s0 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c) * 4, as: V.self)
-        s1 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c + 8) * 4, as: V.self)
-      }
-      araw.storeBytes(of: s0, toByteOffset: c * 4, as: V.self)
-      araw.storeBytes(of: s1, toByteOffset: (c + 8) * 4, as: V.self)
-      c += 16
-    }
-    while c < full {
-      var s0 = araw.loadUnaligned(fromByteOffset: c * 4, as: V.self)
-      for x in 0..<count where wr[x] != 0 { s0 += wr[x] * vraw.loadUnaligned(fromByteOffset: (x * dv + c) * 4, as: V.self) }
-      araw.storeBytes(of: s0, toByteOffset: c * 4, as: V.self)
-      c += 8
-    }
-    for cc in full..<dv {
-      var t = a[cc]
-      for x in 0..<count { t += wr[x] * values[x * dv + cc] }
-      a[cc] = t
-    }
-  }
-}
-
-// MARK: Vector helpers
-
-@inline(__always)
-private func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-  typealias V = SIMD8<Float>
-  var m = V(repeating: -.infinity)
-  var x = 0
-  let raw = UnsafeRawPointer(p)
-  while x + 8 <= n {
-    let y = raw.loadUnaligned(fromByteOffset: x * 4, as: V.self)
-    m = m.replacing(with: y, where: m .< y)
-    x += 8
-  }
-  var r = m.max()
-  while x < n { r = max(r, p[x]); x += 1 }
-  return r
-}
-
-/// `p[x] = exp(p[x] - shift)` for x < n; returns the sum.
-@inline(__always)
-private func expShiftedInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ shift: Float) -> Float {
-  typealias V = SIMD8<Float>
-  var sum = V()
-  var x = 0
-  let raw = UnsafeMutableRawPointer(p), s = V(repeating: shift)
-  while x + 8 <= n {
-    let e = attentionExp(raw.loadUnaligned(fromByteOffset: x * 4, as: V.self) - s)
-    raw.storeBytes(of: e, toByteOffset: x * 4, as: V.self)
-    sum += e
-    x += 8
-  }
-  var total = sum.sum()
-  while x < n { let e = attentionExp(p[x] - shift); p[x] = e; total += e; x += 1 }
-  return total
 }
 
 /// exp for attention weights (Cephes expf: range reduction by ln 2 (round to nearest) and a degree-6 polynomial,
