@@ -21,7 +21,7 @@ public func importONNX(path: String, options: ImportOptions = .init(), ops: OpRe
     throw f.error(source: source)
   }
   return try importONNX(bytes: file.bytes, baseDirectory: directoryName(of: path), sourceName: source,
-                        options: options, ops: ops, afterParse: file.dropResidentPages)
+                        options: options, ops: ops, dropPages: file.dropResidentPages(in:))
 }
 
 /// Imports a model held in memory. `baseDirectory` is where external data lives (nil refuses
@@ -41,16 +41,17 @@ public func importONNX(
   ops: OpRegistry = .shared
 ) throws -> Graph {
   try importONNX(bytes: bytes, baseDirectory: baseDirectory, sourceName: sourceName, options: options, ops: ops,
-                 afterParse: {})
+                 dropPages: { _ in })
 }
 
-/// The import itself. `afterParse` runs once the protobuf is parsed and the bytes are no longer
-/// read, so a mapped file's pages can leave memory before the tensors are decoded: at most two
-/// copies of the weights (protobuf and tensors) are resident at once, and each initializer's
-/// protobuf bytes are freed as soon as its tensor holds them.
+/// The import itself. The top-level graph's initializers are cut out of the wire format
+/// (`splitInitializers`); protobuf-c unpacks the rest of the model (small) and each initializer
+/// is decoded from its own bytes, so the weights are never held twice over: a raw_data record
+/// is copied from the bytes into its tensor and `dropPages` is then told its range (a mapped
+/// file's pages leave memory). `dropPages` also gets the whole range once nothing reads the bytes.
 func importONNX(
   bytes: UnsafeRawBufferPointer, baseDirectory: String?, sourceName: String, options: ImportOptions,
-  ops: OpRegistry, afterParse: () -> Void
+  ops: OpRegistry, dropPages: @escaping (Range<Int>) -> Void
 ) throws -> Graph {
   do {
     guard bytes.count <= options.maxModelBytes else {
@@ -62,12 +63,24 @@ func importONNX(
       try checkNesting(bytes, root: $0, what: "model", maxDepth: maxNesting, maxMessages: maxMessages)
     }
     let digest = sha256Hex(bytes)
-    let model = try unpack(bytes, what: "model") { onnx__model_proto__unpack(nil, $0, $1) }
+    defer { dropPages(0..<bytes.count) }
+    // The copy without the initializers lives only until protobuf-c has unpacked it.
+    let (model, ranges) = try { () throws -> (UnsafeMutablePointer<Onnx__ModelProto>, [Range<Int>]) in
+      guard let split = try splitInitializers(bytes) else {
+        return (try unpack(bytes, what: "model") { onnx__model_proto__unpack(nil, $0, $1) }, [])
+      }
+      let model = try split.rest.withUnsafeBytes { rest in
+        try unpack(rest, what: "model", reportedSize: bytes.count) { onnx__model_proto__unpack(nil, $0, $1) }
+      }
+      return (model, split.ranges)
+    }()
     defer { onnx__model_proto__free_unpacked(model, nil) }
-    afterParse()
+    let initializers = InitializerRecords(bytes: bytes, ranges: ranges, decoded: dropPages)
+    try initializers.validate()
+    if ranges.isEmpty { dropPages(0..<bytes.count) }  // unpacked whole: nothing reads the bytes again
     let importer = Importer(options: options, ops: ops,
                             decoder: TensorDecoder(baseDirectory: baseDirectory, options: options))
-    let graph = try importer.run(model, sourceName: sourceName)
+    let graph = try importer.run(model, initializers: initializers, sourceName: sourceName)
     graph.metadata["source.sha256"] = digest
     return graph
   } catch let f as ImportFailure {
@@ -96,17 +109,9 @@ public func readTensorProto(path: String, options: ImportOptions = .init()) thro
 private let maxNesting = 100
 
 /// Runs a protobuf-c unpack function; a nil result means the bytes are not a valid message.
-/// Frees a decoded initializer's `raw_data` (the tensor holds its own copy now), so the model's
-/// weights are not held twice until the whole protobuf is freed. protobuf-c allocated it with
-/// malloc (default allocator) and skips null data when it frees the message.
-private func releaseRawData(_ t: UnsafeMutablePointer<Onnx__TensorProto>) {
-  guard t.pointee.has_raw_data != 0, let data = t.pointee.raw_data.data else { return }
-  free(data)
-  t.pointee.raw_data = ProtobufCBinaryData(len: 0, data: nil)
-}
-
-private func unpack<T>(
-  _ bytes: UnsafeRawBufferPointer, what: String,
+/// `reportedSize` is the size the error names (the whole model's when `bytes` is a part of it).
+func unpack<T>(
+  _ bytes: UnsafeRawBufferPointer, what: String, reportedSize: Int? = nil,
   _ body: (Int, UnsafePointer<UInt8>) -> UnsafeMutablePointer<T>?
 ) throws -> UnsafeMutablePointer<T> {
   var empty: UInt8 = 0
@@ -114,7 +119,7 @@ private func unpack<T>(
     body(bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback)
   }
   guard let result else {
-    throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (truncated or corrupt, \(bytes.count) bytes)")
+    throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (truncated or corrupt, \(reportedSize ?? bytes.count) bytes)")
   }
   return result
 }
@@ -151,7 +156,10 @@ final class Importer {
     self.decoder = decoder
   }
 
-  func run(_ modelPtr: UnsafeMutablePointer<Onnx__ModelProto>, sourceName: String) throws -> Graph {
+  /// Builds the graph from `modelPtr` and the top-level graph's `initializers` (which protobuf-c
+  /// did not see; `modelPtr`'s graph has none).
+  func run(_ modelPtr: UnsafeMutablePointer<Onnx__ModelProto>, initializers: InitializerRecords,
+           sourceName: String) throws -> Graph {
     let model = modelPtr.pointee
     opset = try defaultOpset(model)
     guard let gp = model.graph?.pointee else { throw ImportFailure(.invalidModel, "the model has no graph") }
@@ -162,14 +170,17 @@ final class Importer {
     }
     guard gp.n_sparse_initializer == 0 else { throw ImportFailure(.unsupported, "sparse initializers are not supported") }
 
-    for t in buffer(gp.initializer, gp.n_initializer) {
-      guard let t else { continue }
-      let name = cString(t.pointee.name)
+    func addInitializer(_ name: String, _ tensor: () throws -> Tensor) throws {
       guard !name.isEmpty else { throw ImportFailure(.invalidModel, "an initializer has no name") }
       guard values[name] == nil else { throw ImportFailure(.invalidModel, "initializer '\(name)' is defined twice") }
-      bind(name, graph.addConstant(try decoder.decode(t), name: name))
-      releaseRawData(t)
+      bind(name, graph.addConstant(try tensor(), name: name))
     }
+    // protobuf-c holds initializers only when the model was unpacked whole (never split).
+    for t in buffer(gp.initializer, gp.n_initializer) {
+      guard let t else { continue }
+      try addInitializer(cString(t.pointee.name)) { try decoder.decode(t) }
+    }
+    try initializers.forEach(decoder: decoder, addInitializer)
     try addInputs(buffer(gp.input, gp.n_input))
     for vi in Array(buffer(gp.value_info, gp.n_value_info)) + Array(buffer(gp.output, gp.n_output)) {
       guard let vi else { continue }

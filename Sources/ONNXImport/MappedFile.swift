@@ -46,11 +46,16 @@ final class MappedFile {
 
   var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
-  /// Drops the pages read so far from memory (they are clean: nothing writes the mapping); a
-  /// later read maps them from the file again. Lets a caller done with the bytes keep the
-  /// mapping without keeping the model resident.
-  func dropResidentPages() {
-    if let base { madvise(base, size, MADV_DONTNEED) }
+  /// Drops the whole pages inside `range` (byte offsets) from memory; they are clean, since
+  /// nothing writes the mapping, and a later read maps them from the file again. Lets a caller
+  /// done with some bytes keep the mapping without keeping them resident.
+  func dropResidentPages(in range: Range<Int>) {
+    guard let base, range.lowerBound >= 0, range.upperBound <= size else { return }
+    let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
+    let start = Int(bitPattern: base) + range.lowerBound, end = Int(bitPattern: base) + range.upperBound
+    let from = (start + page - 1) / page * page, to = end / page * page
+    guard from < to, let p = UnsafeMutableRawPointer(bitPattern: from) else { return }
+    madvise(p, to - from, MADV_DONTNEED)
   }
 }
 

@@ -13,62 +13,30 @@ func checkNesting(
   _ bytes: UnsafeRawBufferPointer, root: UnsafePointer<ProtobufCMessageDescriptor>, what: String, maxDepth: Int,
   maxMessages: Int
 ) throws {
-  let n = bytes.count
-  var pos = 0
+  var reader = WireReader(bytes, what: what)
   var messages = 0
-  var frames: [(descriptor: UnsafePointer<ProtobufCMessageDescriptor>, end: Int)] = [(root, n)]
+  var frames: [(descriptor: UnsafePointer<ProtobufCMessageDescriptor>, end: Int)] = [(root, bytes.count)]
 
-  // Reads stay inside the current frame, so `pos <= frame.end` always holds.
-  func varint(_ end: Int) throws -> UInt64 {
-    var v: UInt64 = 0, shift: UInt64 = 0
-    while pos < end && shift < 64 {
-      let b = bytes[pos]
-      pos += 1
-      v |= UInt64(b & 0x7f) << shift
-      if b < 0x80 { return v }
-      shift += 7
-    }
-    throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (bad varint at byte \(pos))")
-  }
-  func skip(_ count: UInt64, _ end: Int) throws {
-    guard count <= UInt64(end - pos) else {
-      throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (truncated field at byte \(pos))")
-    }
-    pos += Int(count)
-  }
-
+  // Reads stay inside the current frame, so `reader.pos <= frame.end` always holds.
   while let frame = frames.last {
-    if pos >= frame.end {
+    if reader.pos >= frame.end {
       frames.removeLast()
       continue
     }
-    let tag = try varint(frame.end)
-    switch tag & 7 {
-    case 0: _ = try varint(frame.end)
-    case 1: try skip(8, frame.end)
-    case 5: try skip(4, frame.end)
-    case 2:
-      let len = try varint(frame.end)
-      guard len <= UInt64(frame.end - pos) else {
-        throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (truncated field at byte \(pos))")
-      }
-      let id = UInt32(truncatingIfNeeded: tag >> 3)
-      if let field = protobuf_c_message_descriptor_get_field(frame.descriptor, id),
-         field.pointee.type == PROTOBUF_C_TYPE_MESSAGE,
-         let sub = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self) {
-        guard frames.count < maxDepth else {
-          throw ImportFailure(.limitExceeded, "messages are nested more than \(maxDepth) deep")
-        }
-        messages += 1
-        guard messages <= maxMessages else {
-          throw ImportFailure(.limitExceeded, "the \(what) holds more than \(maxMessages) protobuf messages")
-        }
-        frames.append((sub, pos + Int(len)))
-      } else {
-        pos += Int(len)
-      }
-    default:
-      throw ImportFailure(.malformed, "not a valid ONNX \(what) protobuf (wire type \(tag & 7) at byte \(pos))")
+    let f = try reader.field(frame.end)
+    guard f.wireType == 2,
+          let field = protobuf_c_message_descriptor_get_field(frame.descriptor, f.number),
+          field.pointee.type == PROTOBUF_C_TYPE_MESSAGE,
+          let sub = field.pointee.descriptor?.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
+    else { continue }
+    guard frames.count < maxDepth else {
+      throw ImportFailure(.limitExceeded, "messages are nested more than \(maxDepth) deep")
     }
+    messages += 1
+    guard messages <= maxMessages else {
+      throw ImportFailure(.limitExceeded, "the \(what) holds more than \(maxMessages) protobuf messages")
+    }
+    frames.append((sub, f.payload.upperBound))
+    reader.pos = f.payload.lowerBound
   }
 }

@@ -24,19 +24,46 @@ final class TensorDecoder {
   /// Decodes `proto`. Errors name the tensor (`tensor 'w': ...`) but no node; callers add it.
   func decode(_ proto: UnsafePointer<Onnx__TensorProto>) throws -> Tensor {
     let p = proto.pointee
-    let name = cString(p.name)
+    return try naming(cString(p.name)) {
+      let l = try layout(dataType: p.has_data_type != 0 ? p.data_type : 0, dims: buffer(p.dims, p.n_dims))
+      if p.has_data_location != 0 && p.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
+        return try external(p, l)
+      }
+      if p.has_raw_data != 0 {
+        return try fromRaw(UnsafeRawBufferPointer(start: p.raw_data.data, count: p.raw_data.len), l)
+      }
+      return try typedFields(p, l)
+    }
+  }
+
+  /// Decodes a raw_data TensorProto read straight from the wire format: the same checks and
+  /// messages as `decode(proto)`. `raw` is its `raw_data`.
+  func decode(_ r: RawTensorRecord, raw: UnsafeRawBufferPointer) throws -> Tensor {
+    try naming(r.name) { try fromRaw(raw, try layout(dataType: r.dataType, dims: r.dims)) }
+  }
+
+  /// Prefixes errors from `body` with `tensor '<name>': `.
+  private func naming(_ name: String, _ body: () throws -> Tensor) throws -> Tensor {
     do {
-      return try decode(p, name: name)
+      return try body()
     } catch var f as ImportFailure {
       f.message = "tensor '\(name)': " + f.message
       throw f
     }
   }
 
-  private func decode(_ p: Onnx__TensorProto, name: String) throws -> Tensor {
-    let dtype = try tensorDType(p.has_data_type != 0 ? p.data_type : 0)
+  /// A tensor's element type and shape, checked against the limits before anything is allocated.
+  private struct Layout {
+    var dtype: DType
+    var shape: [Int]
+    var count: Int
+    var byteCount: Int
+  }
+
+  private func layout(dataType: Int32, dims: some Sequence<Int64>) throws -> Layout {
+    let dtype = try tensorDType(dataType)
     var shape: [Int] = []
-    for d in buffer(p.dims, p.n_dims) {
+    for d in dims {
       guard d >= 0 else { throw ImportFailure(.malformed, "negative dim \(d)") }
       shape.append(Int(d))
     }
@@ -49,25 +76,24 @@ final class TensorDecoder {
     guard count <= maxElements else {
       throw ImportFailure(.limitExceeded, "shape \(shape) has \(count) elements, over the limit of \(maxElements)")
     }
-    let byteCount = count * dtype.byteSize  // cannot overflow: count <= 2^32, width <= 8
+    // Cannot overflow: count <= 2^32, width <= 8.
+    return Layout(dtype: dtype, shape: shape, count: count, byteCount: count * dtype.byteSize)
+  }
 
-    if p.has_data_location != 0 && p.data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL {
-      return try external(p, dtype: dtype, shape: shape, byteCount: byteCount)
+  /// Copies `raw_data` after checking its length.
+  private func fromRaw(_ raw: UnsafeRawBufferPointer, _ l: Layout) throws -> Tensor {
+    guard raw.count == l.byteCount else {
+      throw ImportFailure(.malformed, "raw_data has \(raw.count) bytes, dims \(l.shape) of \(l.dtype.shortName) need \(l.byteCount)")
     }
-    if p.has_raw_data != 0 {
-      guard p.raw_data.len == byteCount else {
-        throw ImportFailure(.malformed, "raw_data has \(p.raw_data.len) bytes, dims \(shape) of \(dtype.shortName) need \(byteCount)")
-      }
-      let t = Tensor(zeros: dtype, shape: shape)
-      if byteCount > 0, let src = p.raw_data.data { t.rawPointer.copyMemory(from: src, byteCount: byteCount) }
-      return t
-    }
-    return try typedFields(p, dtype: dtype, shape: shape, count: count)
+    let t = Tensor(zeros: l.dtype, shape: l.shape)
+    if l.byteCount > 0, let src = raw.baseAddress { t.rawPointer.copyMemory(from: src, byteCount: l.byteCount) }
+    return t
   }
 
   /// Copies the typed repeated field that ONNX prescribes for `dtype`, narrowing as needed.
   /// The count is checked before allocating, so tiny files cannot claim huge tensors.
-  private func typedFields(_ p: Onnx__TensorProto, dtype: DType, shape: [Int], count: Int) throws -> Tensor {
+  private func typedFields(_ p: Onnx__TensorProto, _ l: Layout) throws -> Tensor {
+    let (dtype, shape, count) = (l.dtype, l.shape, l.count)
     let (field, available): (String, Int) = switch dtype {
     case .float32: ("float_data", p.n_float_data)
     case .float64: ("double_data", p.n_double_data)
@@ -106,7 +132,8 @@ final class TensorDecoder {
 
   /// Resolves and maps an external-data reference. The location must stay inside the model's
   /// folder: no absolute paths, no `..`, and no symlink that resolves outside.
-  private func external(_ p: Onnx__TensorProto, dtype: DType, shape: [Int], byteCount: Int) throws -> Tensor {
+  private func external(_ p: Onnx__TensorProto, _ l: Layout) throws -> Tensor {
+    let (dtype, shape, byteCount) = (l.dtype, l.shape, l.byteCount)
     var location: String?
     var offset = 0, length: Int?
     for e in buffer(p.external_data, p.n_external_data) {
