@@ -12,7 +12,7 @@ struct Opt: ParsableCommand {
     discussion: """
       The pass developer's loop, like mlir-opt:
         graphc opt fixtures/passes/canonicalize/dce.gir --pipeline dce
-      A file split by '// -----' lines is processed case by case. IR dumps, diagnostics and the
+      A file split by '// -----' lines is processed case by case. IR dumps, diagnostics and the \
       timing table go to stderr; the resulting IR to stdout.
       """)
 

@@ -13,7 +13,7 @@ struct Optimize: ParsableCommand {
     discussion: """
       The pipeline is a comma-separated list of passes with options in braces, e.g.
         --pipeline 'canonicalize,fold-constants{grow-limit=1048576}'
-      or a preset (--preset default). `graphc passes` lists both. The output is written
+      or a preset (--preset default). `graphc passes` lists both. The output is written \
       atomically: an interrupted run leaves no partial file and never touches the input.
       """)
 

@@ -20,7 +20,7 @@ struct ModelInputOptions: ParsableArguments {
   @Option(name: .customLong("shape"), help: ArgumentHelp("Fix a symbolic input shape (.onnx only).", valueName: "NAME=DIMS"))
   var shapes: [String] = []
 
-  @Option(help: "Threads the kernels may use (default: all cores).")
+  @Option(help: "Threads the kernels may use (the default is this machine's core count).")
   var threads: Int = InterpreterThreads.count
 
   @Flag(help: "Skip the CRC-32 of the weights section at load (structure is still validated).")
@@ -53,8 +53,8 @@ struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run a compiled model on input tensors and print or save its outputs.",
     discussion: """
-      Each output is printed with its shape and first values; with --output-dir it is also
-      written as DIR/<output name>.npy, where every character other than a letter, digit,
+      Each output is printed with its shape and first values; with --output-dir it is also \
+      written as DIR/<output name>.npy, where every character other than a letter, digit, \
       '_', '.' or '-' becomes '_' (gpu_0/softmax_1 -> gpu_0_softmax_1.npy).
       """)
 

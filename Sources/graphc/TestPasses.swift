@@ -10,8 +10,8 @@ struct TestPasses: ParsableCommand {
     commandName: "test-passes",
     abstract: "Run .gir pass tests (RUN, CHECK*, CHECK-ERROR*, INPUT, EXPECT lines) and report per file.",
     discussion: """
-      Every .gir file under each DIR (or each FILE) runs with the pipeline of its RUN line, the
-      IR verified after every pass. A failure prints the check that failed, its line, and the
+      Every .gir file under each DIR (or each FILE) runs with the pipeline of its RUN line, the \
+      IR verified after every pass. A failure prints the check that failed, its line, and the \
       actual output; the exit status is 1 when any file fails. See Docs/WritingAPass.md.
         graphc test-passes my-passes/tests --load-pass-plugin .build/debug/libMyPasses.so
       """)
