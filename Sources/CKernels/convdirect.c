@@ -3,12 +3,15 @@
 //
 // Both are plain loops written so the compiler vectorizes them: the depthwise kernel keeps a
 // chunk of one output row in a small accumulator array (L1) and adds every filter tap into it
-// in the scalar reference order (initial, then kh, then kw ascending), so the results equal
-// the scalar loops up to FMA contraction.
+// in the scalar reference order (initial, then kh, then kw ascending). Multiply-adds are not
+// contracted to FMA, so the results are bit for bit those of the scalar loops (and of the
+// Swift loops these replaced), which keeps calibration and golden IR stable.
 
 #include "CKernels.h"
 
 #include <math.h>
+
+#pragma STDC FP_CONTRACT OFF
 
 /// Output columns accumulated at once (a multiple of the vector width).
 #define DW_CHUNK 64
