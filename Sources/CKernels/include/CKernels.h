@@ -121,6 +121,30 @@ enum { GRAPHC_QGEMM_MR = 6, GRAPHC_QGEMM_NR = 16 };
 /// portable by graphc_sgemm_force_portable, as the float kernel.
 int graphc_qgemm_isa(void);
 
+/// Window of a 2-D depthwise convolution (one channel): input IH x IW, output OH x OW, kernel
+/// KH x KW, strides, dilations and leading pads (all positive except pads >= 0).
+typedef struct { long ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw; } graphc_dw_shape;
+
+/// Output rows [r0, r1) of one depthwise channel: y (row stride ow, starting at row r0) gets
+/// clamp(initial + sum over the in-bounds taps of w[kh][kw] * x[ih][iw], lo, hi), the taps added
+/// in kh-then-kw order; the clamp is Clip's (NaN passes; pass -inf/+inf for none).
+void graphc_depthwise_rows_f32(const graphc_dw_shape *s, const float *x, const float *w, float initial,
+                               long r0, long r1, float lo, float hi, float *y);
+
+/// Epilogue of n accumulators of one conv output channel, in place: y = clamp(y + (bias + z))
+/// when z is given and !z_after, y = clamp(y + bias) + z when z_after, else clamp(y + bias),
+/// with graphc_depthwise_rows_f32's clamp.
+void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int z_after, float lo, float hi);
+
+/// im2col of a 2-D conv window (`s` as for depthwise; oh/ow the output size) over `channels`
+/// planes of x, for the output positions [p0, p1) (flat oh * ow + ow): row (c, kh, kw) of col
+/// (length p1 - p0) holds the tap of each position, 0 in the padding.
+void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col);
+
+/// 2-D MaxPool of one plane (`s` as for depthwise): each output is the first in-bounds tap in
+/// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.
+void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif

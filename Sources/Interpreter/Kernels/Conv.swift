@@ -1,6 +1,7 @@
 // Conv.swift - Conv and ConvTranspose kernels (float32): im2col + sgemm, direct depthwise,
 // and col2im for the transpose. 1-D and 2-D run through the 3-D loops with unit leading dims.
 
+import CKernels
 import Dispatch
 import GraphIR
 
@@ -102,6 +103,7 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
     depthwise(s, x: x, w: w, epilogue: epilogue, y: y)
     return
   }
+  let planar = win.planar
   let pointwise = kSize == 1 && win.strides == (1, 1, 1) && win.pads == (0, 0, 0) && win.padsEnd == (0, 0, 0)
   let rows = s.inPerGroup * kSize
   let tile = convColumnTile(rows: rows, columns: outSize)
@@ -118,7 +120,11 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
       let firstChannel = g * s.outPerGroup
       let yOffset = (n * s.outChannels + firstChannel) * outSize + j0
       var b = xg + j0, ldb = inSize
-      if let col {
+      if let col, let planar {
+        withUnsafePointer(to: planar) { graphc_im2col2d_f32($0, xg, s.inPerGroup, j0, j0 + cols, col) }
+        b = UnsafePointer(col)
+        ldb = cols
+      } else if let col {
         im2col(xg, channels: s.inPerGroup, win, columns: j0..<(j0 + cols), pad: 0, into: col)
         b = UnsafePointer(col)
         ldb = cols
@@ -183,59 +189,48 @@ func im2col<T>(
   }
 }
 
-/// The window of a 1-D/2-D depthwise conv, with the valid output columns of each kernel column
-/// precomputed.
+/// The window of a 1-D/2-D depthwise conv, for the C kernel `graphc_depthwise_rows_f32`.
 struct DepthwiseWindow {
-  let IH: Int, IW: Int, OH: Int, OW: Int, KH: Int, KW: Int
-  let sh: Int, sw: Int, dh: Int, dw: Int, ph: Int, pw: Int
-  let ranges: [Range<Int>]
+  let shape: graphc_dw_shape
+  var IH: Int { shape.ih }
+  var IW: Int { shape.iw }
+  var OH: Int { shape.oh }
+  var OW: Int { shape.ow }
+  var KH: Int { shape.kh }
+  var KW: Int { shape.kw }
 
-  init(_ win: Window3D) {
-    (IH, IW, OH, OW) = (win.input.1, win.input.2, win.output.1, win.output.2)
-    (KH, KW, sh, sw) = (win.kernel.1, win.kernel.2, win.strides.1, win.strides.2)
-    (dh, dw, ph, pw) = (win.dilations.1, win.dilations.2, win.pads.1, win.pads.2)
-    let (iw, ow, s, d, p) = (IW, OW, sw, dw, pw)
-    ranges = (0..<KW).map { kw in validOutputRange(offset: kw * d, stride: s, pad: p, inCount: iw, outCount: ow) }
-  }
+  init(_ win: Window3D) { shape = win.planarShape }
 
   /// Output rows `rows` of one channel: `dst` (row stride OW, starting at row `rows.lowerBound`)
-  /// gets `initial` plus the window sums over plane `xc` with the KH x KW filter `wc`.
+  /// gets `activation(initial + window sums)` over plane `xc` with the KH x KW filter `wc`.
   @inline(__always)
-  func rows(_ rows: Range<Int>, x xc: UnsafePointer<Float>, w wc: UnsafePointer<Float>, initial: Float, into dst: UnsafeMutablePointer<Float>) {
-    dst.update(repeating: initial, count: rows.count * OW)
-    for oh in rows {
-      let yrow = dst + (oh - rows.lowerBound) * OW
-      for kh in 0..<KH {
-        let ih = oh * sh - ph + kh * dh
-        guard ih >= 0, ih < IH else { continue }
-        let xrow = xc + ih * IW
-        for kw in 0..<KW {
-          let wv = wc[kh * KW + kw], base = kw * dw - pw
-          if sw == 1 {
-            let src = xrow + base
-            for ow in ranges[kw] { yrow[ow] += wv * src[ow] }
-          } else {
-            for ow in ranges[kw] { yrow[ow] += wv * xrow[ow * sw + base] }
-          }
-        }
-      }
+  func rows(_ rows: Range<Int>, x xc: UnsafePointer<Float>, w wc: UnsafePointer<Float>, initial: Float,
+            activation: ActivationFunction, into dst: UnsafeMutablePointer<Float>) {
+    let (lo, hi) = activation.clampBounds ?? (-.infinity, .infinity)
+    withUnsafePointer(to: shape) { sp in
+      graphc_depthwise_rows_f32(sp, xc, wc, initial, rows.lowerBound, rows.upperBound, lo, hi, dst)
     }
+    if activation.clampBounds == nil { activation.apply(dst, count: rows.count * OW) }
   }
 }
 
 /// Direct depthwise convolution over 1-D/2-D planes, one plane per task, each finished by the
-/// epilogue (the bias goes in as the initial value).
+/// epilogue (the bias goes in as the initial value, a clamp activation into the kernel's store).
 private func depthwise(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
   let win = DepthwiseWindow(s.window)
   let inPlane = win.IH * win.IW, outPlane = win.OH * win.OW, kPlane = win.KH * win.KW
+  // Without a residual the whole epilogue runs inside the kernel.
+  let inKernel = epilogue.residual == nil ? epilogue.activation : .none
   var rest = epilogue
   rest.bias = nil
+  if epilogue.residual == nil { rest.activation = .none }
   let planes = s.batch * s.inChannels
   // Parallel over planes only when there is enough work to pay for the hand-off.
   parallelChunks(planes, minChunk: max(1, (1 << 17) / max(1, outPlane * kPlane))) { range in
     for p in range {
       let c = p % s.inChannels
-      win.rows(0..<win.OH, x: x + p * inPlane, w: w + c * kPlane, initial: epilogue.bias?[c] ?? 0, into: y + p * outPlane)
+      win.rows(0..<win.OH, x: x + p * inPlane, w: w + c * kPlane, initial: epilogue.bias?[c] ?? 0,
+               activation: inKernel, into: y + p * outPlane)
       if !rest.isIdentity { rest.apply(channel: c, y: y, offset: p * outPlane, count: outPlane) }
     }
   }
@@ -283,5 +278,18 @@ func col2im(_ col: UnsafePointer<Float>, channels: Int, _ w: Window3D, into y: U
       }
       row += ID * IH * IW
     } } }
+  }
+}
+
+extension Window3D {
+  /// The last two dims as the C kernels' 2-D window (the leading dim ignored).
+  var planarShape: graphc_dw_shape {
+    graphc_dw_shape(ih: input.1, iw: input.2, oh: output.1, ow: output.2, kh: kernel.1, kw: kernel.2,
+                    sh: strides.1, sw: strides.2, dh: dilations.1, dw: dilations.2, ph: pads.1, pw: pads.2)
+  }
+
+  /// `planarShape` when the window is really 1-D or 2-D (unit leading input, kernel and output).
+  var planar: graphc_dw_shape? {
+    input.0 == 1 && kernel.0 == 1 && output.0 == 1 && pads.0 == 0 ? planarShape : nil
   }
 }

@@ -1,6 +1,7 @@
 // ConvEpilogue.swift - What fused convolutions do to their accumulators before they store:
 // bias, residual add and activation, with the activation math taken from ScalarOps.
 
+import CKernels
 import GraphIR
 
 private typealias S = ScalarOps
@@ -24,6 +25,16 @@ struct ActivationFunction {
     kind = act.kind
     if act.params.count > 0 { a = act.params[0] }
     if act.params.count > 1 { b = act.params[1] }
+  }
+
+  /// The activation as Clip bounds when it is one (none, Relu, Clip), for the C kernels.
+  var clampBounds: (Float, Float)? {
+    switch kind {
+    case .none: (-.infinity, .infinity)
+    case .relu: (0, .infinity)
+    case .clip: (a, b)
+    default: nil
+    }
   }
 
   /// Applies the activation to `p[0..<n]` in place. One switch per call; each loop has the
@@ -65,6 +76,10 @@ struct ConvEpilogue {
   func apply(channel: Int, y: UnsafeMutablePointer<Float>, offset: Int, count: Int) {
     let p = y + offset
     let b = bias?[channel] ?? 0
+    if let (lo, hi) = activation.clampBounds {
+      graphc_conv_epilogue_f32(p, count, b, residual.map { $0 + offset }, residualAfterActivation ? 1 : 0, lo, hi)
+      return
+    }
     if let z = residual, !residualAfterActivation {
       let zp = z + offset
       for i in 0..<count { p[i] += b + zp[i] }

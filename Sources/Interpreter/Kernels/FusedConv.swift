@@ -83,8 +83,8 @@ func depthwisePointwise(
       let cols = rows.count * win.OW
       for ch in 0..<c {
         let dst = buffer + ch * cols
-        win.rows(rows, x: x + (n * c + ch) * inPlane, w: wd + ch * kPlane, initial: bd?[ch] ?? 0, into: dst)
-        dwActivation.apply(dst, count: cols)
+        win.rows(rows, x: x + (n * c + ch) * inPlane, w: wd + ch * kPlane, initial: bd?[ch] ?? 0,
+                 activation: dwActivation, into: dst)
       }
       let yOffset = n * m * outPlane + r0 * win.OW
       sgemm(transA: false, transB: false, m: m, n: cols, k: c, alpha: 1, a: wp, lda: c,

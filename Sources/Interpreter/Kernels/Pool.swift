@@ -1,6 +1,7 @@
 // Pool.swift - MaxPool (with Indices), AveragePool, LpPool, GlobalAveragePool and GlobalMaxPool.
 // 1-D and 2-D pooling run through the 3-D loops with unit leading dims.
 
+import CKernels
 import GraphIR
 
 let poolKernels: [String: Kernel] = [
@@ -16,7 +17,13 @@ let poolKernels: [String: Kernel] = [
       }
     }
     switch try ctx.dtype(0) {
-    case .float32: return make(Float.self)
+    case .float32:
+      let general = make(Float.self)
+      return { inputs, outputs in
+        let (x, win) = try poolInput(inputs, outputs, attrs)
+        guard outputs.count == 1, let planar = win.planar else { return try general(inputs, outputs) }
+        maxPool2D(x.pointer(as: Float.self), outputs[0].pointer(as: Float.self), planes: x.shape[0] * x.shape[1], planar)
+      }
     case .float64: return make(Double.self)
     case .int8: return make(Int8.self)
     case .uint8: return make(UInt8.self)
@@ -113,6 +120,16 @@ private func forEachWindow(
           out += 1
         }
       }
+    }
+  }
+}
+
+/// Float MaxPool without Indices over 1-D/2-D planes: the C kernel, planes in parallel.
+private func maxPool2D(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, _ shape: graphc_dw_shape) {
+  let inPlane = shape.ih * shape.iw, outPlane = shape.oh * shape.ow
+  parallelChunks(planes, minChunk: max(1, (1 << 16) / max(1, outPlane * shape.kh * shape.kw))) { range in
+    withUnsafePointer(to: shape) { sp in
+      for p in range { graphc_maxpool2d_f32(sp, x + p * inPlane, y + p * outPlane) }
     }
   }
 }

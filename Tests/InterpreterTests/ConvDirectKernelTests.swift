@@ -1,0 +1,92 @@
+// ConvDirectKernelTests.swift - The C depthwise, im2col and MaxPool kernels (AVX2 and portable)
+// against naive Swift references over strides, dilations, pads and kernel sizes.
+
+import CKernels
+@testable import Interpreter
+import Testing
+
+struct ConvDirectKernelTests {
+  /// (IH, IW, KH, KW, stride h, stride w, dilation h, dilation w, pad h, pad w)
+  typealias Case = (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)
+  static let cases: [Case] = [
+    (9, 11, 3, 3, 1, 1, 1, 1, 1, 1), (9, 11, 3, 3, 2, 2, 1, 1, 1, 1), (10, 70, 3, 3, 1, 2, 1, 1, 0, 1),
+    (8, 9, 5, 3, 3, 3, 1, 2, 2, 0), (7, 8, 3, 3, 1, 1, 2, 2, 2, 2), (6, 81, 1, 7, 1, 1, 1, 1, 0, 3),
+    (4, 5, 3, 3, 1, 1, 1, 1, 3, 3),
+  ]
+
+  func shape(_ c: Case) -> graphc_dw_shape {
+    let (ih, iw, kh, kw, sh, sw, dh, dw, ph, pw) = c
+    // Output size with the same pad at both ends.
+    let oh = (ih + 2 * ph - (kh - 1) * dh - 1) / sh + 1, ow = (iw + 2 * pw - (kw - 1) * dw - 1) / sw + 1
+    return graphc_dw_shape(ih: ih, iw: iw, oh: oh, ow: ow, kh: kh, kw: kw, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw)
+  }
+
+  /// Input element (ih, iw) when inside the plane.
+  func tap(_ s: graphc_dw_shape, _ x: [Float], _ oh: Int, _ ow: Int, _ kh: Int, _ kw: Int) -> Float? {
+    let ih = oh * s.sh - s.ph + kh * s.dh, iw = ow * s.sw - s.pw + kw * s.dw
+    return ih >= 0 && ih < s.ih && iw >= 0 && iw < s.iw ? x[ih * s.iw + iw] : nil
+  }
+
+  @Test(arguments: [false, true])
+  func depthwiseRowsMatchReference(portable: Bool) {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    for (index, c) in Self.cases.enumerated() {
+      let s = shape(c)
+      var rng = SeededRandom(seed: UInt64(100 + index))
+      let x = rng.floats(s.ih * s.iw), w = rng.floats(s.kh * s.kw)
+      for (lo, hi) in [(-Float.infinity, Float.infinity), (0, 0.5)] {
+        var y = [Float](repeating: .nan, count: s.oh * s.ow)
+        // Two calls over split row ranges, to cover r0 > 0.
+        let mid = s.oh / 2
+        withUnsafePointer(to: s) { sp in
+          graphc_depthwise_rows_f32(sp, x, w, 0.25, 0, mid, lo, hi, &y)
+          y.withUnsafeMutableBufferPointer { graphc_depthwise_rows_f32(sp, x, w, 0.25, mid, s.oh, lo, hi, $0.baseAddress! + mid * s.ow) }
+        }
+        for oh in 0..<s.oh {
+          for ow in 0..<s.ow {
+            var sum: Double = 0.25
+            for kh in 0..<s.kh { for kw in 0..<s.kw { if let v = tap(s, x, oh, ow, kh, kw) { sum += Double(v) * Double(w[kh * s.kw + kw]) } } }
+            let expected = min(max(Float(sum), lo), hi)
+            #expect(abs(y[oh * s.ow + ow] - expected) <= 1e-5, "case \(index) at (\(oh), \(ow))")
+          }
+        }
+      }
+    }
+  }
+
+  @Test(arguments: [false, true])
+  func im2colAndMaxPoolMatchReference(portable: Bool) {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    for (index, c) in Self.cases.enumerated() {
+      let s = shape(c)
+      var rng = SeededRandom(seed: UInt64(200 + index))
+      let channels = 2
+      let x = rng.floats(channels * s.ih * s.iw)
+      let outSize = s.oh * s.ow
+      // A column range that starts and ends inside output rows.
+      let p0 = min(3, outSize - 1), p1 = max(p0 + 1, outSize - 2)
+      var col = [Float](repeating: .nan, count: channels * s.kh * s.kw * (p1 - p0))
+      withUnsafePointer(to: s) { graphc_im2col2d_f32($0, x, channels, p0, p1, &col) }
+      var expected: [Float] = []
+      for ch in 0..<channels {
+        let plane = Array(x[(ch * s.ih * s.iw)..<((ch + 1) * s.ih * s.iw)])
+        for kh in 0..<s.kh { for kw in 0..<s.kw { for p in p0..<p1 { expected.append(tap(s, plane, p / s.ow, p % s.ow, kh, kw) ?? 0) } } }
+      }
+      #expect(col == expected, "im2col case \(index)")
+
+      var y = [Float](repeating: .nan, count: outSize)
+      withUnsafePointer(to: s) { graphc_maxpool2d_f32($0, x, &y) }
+      var pooled: [Float] = []
+      for oh in 0..<s.oh {
+        for ow in 0..<s.ow {
+          var best = -Float.infinity
+          for kh in 0..<s.kh { for kw in 0..<s.kw { if let v = tap(s, x, oh, ow, kh, kw) { best = max(best, v) } } }
+          pooled.append(best)
+        }
+      }
+      #expect(y == pooled, "maxpool case \(index)")
+    }
+  }
+}
