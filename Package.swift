@@ -45,7 +45,7 @@ let package = Package(
       name: "GraphcDriver",
       dependencies: ["GraphIR", "ONNXImport", "PackedFormat", "Interpreter", "PassKit", "Canonicalize", "Calibration",
                      "AttentionFusion", "SparseAttention", "ConvFusion", "QuantizeLayout", "AttentionTemperature"]),
-    .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit"]),
+    .target(name: "GraphcTestSupport", dependencies: ["GraphIR", "Interpreter", "PassKit", "Calibration"]),
     .target(
       name: "GraphcCLI",
       dependencies: [

@@ -4,6 +4,7 @@
 import Foundation
 import GraphIR
 import PassKit
+import Calibration
 
 /// One failing case of a `.gir` file.
 public struct GirFailure: Sendable, CustomStringConvertible {
@@ -141,4 +142,10 @@ private func runCase(
     }
   }
   return problems
+}
+
+/// `count` synthetic calibration samples of each case's graph inputs, for `.gir` files of
+/// calibrated passes (`runGirFile(path, registry:, calibration: syntheticCalibration(count: 2))`).
+public func syntheticCalibration(count: Int) -> (Graph) throws -> CalibrationSamples {
+  { graph in try CalibrationSet.random(count: count, inputs: graph.inputs.map { .init(name: $0.name, type: $0.type) }) }
 }

@@ -325,9 +325,7 @@ private let girTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent
   /// Each case is calibrated on three synthetic samples of its graph's inputs.
   @Test(arguments: files)
   func girFile(_ path: String) {
-    let failures = runGirFile(path, registry: builtinRegistry) { graph in
-      try CalibrationSet.random(count: 3, inputs: graph.inputs.map { .init(name: $0.name, type: $0.type) })
-    }
+    let failures = runGirFile(path, registry: builtinRegistry, calibration: syntheticCalibration(count: 3))
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
   }
 }

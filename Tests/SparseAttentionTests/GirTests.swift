@@ -18,9 +18,7 @@ private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponen
   /// Each case is calibrated on two synthetic samples of its graph's inputs.
   @Test(arguments: files)
   func girFile(_ path: String) {
-    let failures = runGirFile(path, registry: builtinRegistry) { graph in
-      try CalibrationSet.random(count: 2, inputs: graph.inputs.map { .init(name: $0.name, type: $0.type) })
-    }
+    let failures = runGirFile(path, registry: builtinRegistry, calibration: syntheticCalibration(count: 2))
     #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
   }
 }
