@@ -70,7 +70,7 @@ let package = Package(
     .testTarget(
       name: "SparseAttentionTests",
       dependencies: ["SparseAttention", "GraphcDriver", "GraphcTestSupport", "PassKit", "GraphIR", "Interpreter", "Calibration"]),
-    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GraphcDriver", "PassKit", "GraphIR"]),
+    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "GraphcDriver", "PassKit", "GraphIR", "GraphcTestSupport"]),
     .testTarget(
       name: "ConformanceTests", dependencies: ["GraphcDriver", "GraphcTestSupport"],
       exclude: ["expected-pass.txt", "known-failures.tsv"]),

@@ -162,15 +162,17 @@ public func crc32(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
 
 /// The CRC-32 of `count` zero bytes, continuing from `seed` (padding that is never stored).
 public func crc32(zeroBytes count: Int, seed: UInt32 = 0) -> UInt32 {
-  let zeros = [UInt8](repeating: 0, count: min(count, 1 << 16))
   var crc = seed, left = count
   while left > 0 {
-    let n = min(left, zeros.count)
-    crc = zeros.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<n]), seed: crc) }
+    let n = min(left, zeroBlock.count)
+    crc = zeroBlock.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<n]), seed: crc) }
     left -= n
   }
   return crc
 }
+
+/// 64 KiB of zeros, built once: the source of padding and zero runs for checksums and writes.
+let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
 
 /// The eight 256-entry slicing tables, built once.
 private enum CRC32Tables {

@@ -468,8 +468,6 @@ public struct FileSink {
 /// `write(2)`; `FileSink.write` shadows the name.
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }
 
-/// 64 KiB of zeros, the source of padding and zero runs.
-private let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
 
 /// Writes a file of `byteCount` bytes, produced by `body` through the sink, to `path` so that
 /// readers see either the old file or the complete new one: a temporary file in the same

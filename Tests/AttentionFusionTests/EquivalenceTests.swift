@@ -9,8 +9,6 @@ import Interpreter
 import ONNXImport
 import PassKit
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 /// Compiles `graph` text-copies with and without fusion and runs both on the same seeded inputs.
 private func runBoth(_ makeGraph: () throws -> Graph, seed: UInt64) throws -> (fused: [String: Tensor], unfused: [String: Tensor], fusedOps: [String: Int]) {

@@ -5,8 +5,7 @@ import Testing
 import GraphcDriver
 import GraphcTestSupport
 
-private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/attention-fusion"
+private let passTests = packageRoot + "/fixtures/passes/attention-fusion"
 
 @Suite struct AttentionFusionGirTests {
   static let files = girFiles(under: passTests)

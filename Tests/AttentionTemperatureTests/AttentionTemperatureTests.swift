@@ -314,8 +314,7 @@ private func shrinkDequant(_ layer: String, by factor: Float) -> GraphPass {
   }
 }
 
-private let girTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/attention-temperature"
+private let girTests = packageRoot + "/fixtures/passes/attention-temperature"
 
 @Suite struct AttentionTemperatureGirTests {
   static let files = girFiles(under: girTests)

@@ -2,9 +2,8 @@
 
 import Foundation
 import Testing
+import GraphcTestSupport
 
-private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct AttentionTemperatureCLITests {
   @Test(arguments: ["int8", "int4"])
@@ -15,7 +14,7 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   }
 
   @Test func presetWithoutCalibrationSaysSo() throws {
-    let r = try graphc(["optimize", root + "/fixtures/models/transformer/model.onnx", "-o", NSTemporaryDirectory() + "atm-unused.gcb",
+    let r = try graphc(["optimize", packageRoot + "/fixtures/models/transformer/model.onnx", "-o", NSTemporaryDirectory() + "atm-unused.gcb",
                         "--preset", "npu-int8"])
     #expect(r.status != 0)
     #expect(r.stderr.contains("needs calibration data: give --calibration DIR or --calibration-random N"), "\(r.stderr)")
@@ -28,7 +27,7 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let gcb = dir + "/t.gcb"
-    let opt = try graphc(["optimize", root + "/fixtures/models/transformer/model.onnx", "-o", gcb, "--calibration-random", "2",
+    let opt = try graphc(["optimize", packageRoot + "/fixtures/models/transformer/model.onnx", "-o", gcb, "--calibration-random", "2",
                           "--pipeline", "canonicalize,fuse-attention,quantize{keep-float=k-proj;v-proj},"
                             + "match-attention-temperature{neutral-band=0},balance-output-heads{neutral-band=0}"])
     #expect(opt.status == 0, "\(opt.stderr)")

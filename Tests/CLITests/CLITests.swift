@@ -6,8 +6,6 @@ import GraphIR
 import Calibration
 import GraphcTestSupport
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 /// Runs the graphc binary SwiftPM built beside this test bundle.
 func graphc(_ arguments: [String]) throws -> CommandResult {

@@ -2,9 +2,8 @@
 
 import Foundation
 import Testing
+import GraphcTestSupport
 
-private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct SparseAttentionCLITests {
   /// The fixture transformer (one causal attention, 4 heads, length 16) calibrated on random
@@ -14,7 +13,7 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let gcb = dir + "/t.gcb"
-    let opt = try graphc(["optimize", root + "/fixtures/models/transformer/model.onnx", "-o", gcb, "--calibration-random", "2",
+    let opt = try graphc(["optimize", packageRoot + "/fixtures/models/transformer/model.onnx", "-o", gcb, "--calibration-random", "2",
                           "--pipeline", "canonicalize,fuse-attention,assign-sparse-attention{min-seq-len=1,max-error=100}"])
     #expect(opt.status == 0, "\(opt.stderr)")
     #expect(opt.stderr.contains("layer 0 head 3:"), "a remark per head: \(opt.stderr)")

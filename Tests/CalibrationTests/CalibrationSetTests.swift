@@ -7,9 +7,9 @@ import GraphIR
 import Calibration
 import GraphcDriver
 import PassKit
+import GraphcTestSupport
 
-private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/calibration"
+private let root = packageRoot + "/fixtures/calibration"
 
 private let inputs = [
   CalibrationSet.Input(name: "x", type: TensorType(.float32, [.fixed(2), .symbol("n")])),

@@ -5,8 +5,7 @@ import Testing
 import GraphcDriver
 import GraphcTestSupport
 
-private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/canonicalize"
+private let passTests = packageRoot + "/fixtures/passes/canonicalize"
 
 @Suite struct CanonicalizeGirTests {
   static let files = girFiles(under: passTests)

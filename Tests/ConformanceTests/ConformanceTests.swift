@@ -16,8 +16,6 @@ import GraphcTestSupport
 import Interpreter
 import ONNXImport
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 private let listPath = packageRoot + "/Tests/ConformanceTests/expected-pass.txt"
 private let knownPath = packageRoot + "/Tests/ConformanceTests/known-failures.tsv"
 

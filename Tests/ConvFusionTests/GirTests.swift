@@ -5,8 +5,7 @@ import Testing
 import GraphcDriver
 import GraphcTestSupport
 
-private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/conv-fusion"
+private let passTests = packageRoot + "/fixtures/passes/conv-fusion"
 
 @Suite struct ConvFusionGirTests {
   static let files = girFiles(under: passTests)

@@ -7,8 +7,7 @@ import GraphcTestSupport
 import PassKit
 import ExamplePlugin
 
-private let testDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/passes/ExamplePlugin/tests"
+private let testDir = packageRoot + "/passes/ExamplePlugin/tests"
 
 /// The built-ins plus the plugin's passes, in a registry of its own (the shared one belongs to
 /// the driver and must not see a pass that `--load-pass-plugin` would register again).

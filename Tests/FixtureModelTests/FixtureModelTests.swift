@@ -12,8 +12,6 @@ import GraphcTestSupport
 import Interpreter
 import Calibration
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct FixtureModelTests {
   // resnet and mobilenetv2 run at 224x224 in the benchmark only (seconds each in debug); the

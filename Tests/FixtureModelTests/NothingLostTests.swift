@@ -4,9 +4,8 @@
 import Foundation
 import Testing
 import PackedFormat
+import GraphcTestSupport
 
-private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-  .deletingLastPathComponent().path
 
 /// The `graphc` built beside this test bundle (whatever the scratch path).
 private func graphcPath() throws -> String {
@@ -15,7 +14,7 @@ private func graphcPath() throws -> String {
     let path = candidate.appendingPathComponent("graphc").path
     if FileManager.default.isExecutableFile(atPath: path) { return path }
   }
-  let fallback = "\(root)/.build/debug/graphc"
+  let fallback = "\(packageRoot)/.build/debug/graphc"
   try #require(FileManager.default.isExecutableFile(atPath: fallback), "build graphc first (swift build)")
   return fallback
 }
@@ -42,7 +41,7 @@ private func startOptimize(_ model: String, _ out: String, stall: Bool) throws -
 }
 
 @Suite(.serialized) struct NothingLostTests {
-  let source = "\(root)/fixtures/models/mlp/model.onnx"
+  let source = "\(packageRoot)/fixtures/models/mlp/model.onnx"
 
   @Test func killedMidWriteLeavesNoOutputAndTheInputUntouched() throws {
     let dir = try scratchDirectory()
@@ -97,7 +96,7 @@ private func startOptimize(_ model: String, _ out: String, stall: Bool) throws -
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try graphcPath())
-    p.arguments = ["run", source, "--input", "x=\(root)/fixtures/models/mlp/inputs/x.npy", "--output-dir", dir + "/out"]
+    p.arguments = ["run", source, "--input", "x=\(packageRoot)/fixtures/models/mlp/inputs/x.npy", "--output-dir", dir + "/out"]
     p.standardOutput = FileHandle.nullDevice
     try p.run()
     p.waitUntilExit()

@@ -7,8 +7,6 @@ import GraphcDriver
 import GraphcTestSupport
 import PassKit
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 
 private let graphc = buildProductsDirectory + "/graphc"
 private let examplePlugin = buildProductsDirectory + "/libExamplePlugin.so"

@@ -4,9 +4,9 @@ import Foundation
 import Testing
 import GraphcDriver
 import PassKit
+import GraphcTestSupport
 
-private let mlp = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-  .deletingLastPathComponent().path + "/fixtures/models/mlp/model.onnx"
+private let mlp = packageRoot + "/fixtures/models/mlp/model.onnx"
 
 @Suite struct ProgressLineTests {
   private func progress(_ done: Int, _ total: Int, _ elapsed: Double, task: String = "calibration") -> PassProgress {

@@ -11,8 +11,6 @@ import PackedFormat
 import PassKit
 @testable import QuantizeLayout
 
-private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path
 private let passTests = packageRoot + "/fixtures/passes/quantize"
 
 /// Standard-normal samples of `shape` (Box-Muller over a seeded xorshift), like the fixture's

@@ -7,8 +7,7 @@ import GraphcDriver
 import GraphcTestSupport
 import Testing
 
-private let passTests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .deletingLastPathComponent().deletingLastPathComponent().path + "/fixtures/passes/sparse-attention"
+private let passTests = packageRoot + "/fixtures/passes/sparse-attention"
 
 @Suite struct SparseAttentionGirTests {
   static let files = girFiles(under: passTests)
