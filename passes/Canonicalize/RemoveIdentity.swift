@@ -8,8 +8,8 @@ import PassKit
 ///     %1 = onnx.Identity(%0)        (users of %1 now use %0)
 ///
 /// Limits: a Dropout whose mask result is used, or whose `training_mode` operand is not a
-/// constant false, stays. A graph output that would become a graph input or a constant keeps
-/// its node, because the packed format gives every output a producing node.
+/// constant false, stays. A graph output may end up naming a graph input or a constant
+/// directly; the packed format and the interpreter return those as they are.
 public let removeIdentity = GraphPass(
   name: "remove-identity",
   summary: "Forward the input of Identity and inference-mode Dropout",
@@ -17,7 +17,6 @@ public let removeIdentity = GraphPass(
 ) { graph, context in
   for node in graph.nodes where node.op == "onnx.Identity" || node.op == "onnx.Dropout" {
     guard let input = node.operand(0), node.isForwarding else { continue }
-    if graph.isOutput(node.result) && input.producer == nil { continue }
     context.replaceAllUses(of: node.result, with: input)
     context.erase(node)
     context.count("identities-removed")

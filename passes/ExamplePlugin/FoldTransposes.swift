@@ -15,9 +15,7 @@ import PassKit
 ///
 /// Limits: a Transpose without `perm` (reverse all dims) needs its input's rank, else a remark
 /// says why it was not folded; a perm that is not a permutation of `0..<rank` is reported as an
-/// error diagnostic (the schema normally rejects it first). A graph
-/// output that would become a graph input keeps one (identity) Transpose, because the packed
-/// format gives every output a producing node.
+/// error diagnostic (the schema normally rejects it first).
 public let foldTransposes = GraphPass(
   name: "fold-transposes",
   summary: "Fold consecutive Transposes into one, or none when they cancel",
@@ -28,7 +26,7 @@ public let foldTransposes = GraphPass(
     guard let inner = outer.operand(0)?.producer(ofKind: "onnx.Transpose"), let x = inner.operand(0) else { continue }
     guard let p1 = inner.permutation(context), let p2 = outer.permutation(context), p1.count == p2.count else { continue }
     let composed = p2.map { p1[$0] }
-    if composed == Array(0..<composed.count) && !(graph.isOutput(outer.result) && x.producer == nil) {
+    if composed == Array(0..<composed.count) {
       context.replaceAllUses(of: outer.result, with: x)
       context.erase(outer)
       context.count("transposes-cancelled")
