@@ -31,7 +31,9 @@ let package = Package(
     .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto"),
     .target(name: "GraphIR"),
     .target(name: "ONNXImport", dependencies: ["GraphIR", "CONNXProto"]),
-    .target(name: "PackedFormat", dependencies: ["GraphIR"]),
+    .systemLibrary(
+      name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+    .target(name: "PackedFormat", dependencies: ["GraphIR", "CDeflate"]),
     .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
     .target(name: "Interpreter", dependencies: ["GraphIR", "PackedFormat", "CKernels"]),
     .target(name: "PassKit", dependencies: ["GraphIR", "Interpreter", "PackedFormat", "Calibration"]),

@@ -1,6 +1,7 @@
 // FileFormat.swift - Constants of the .gcb layout (see Docs/FileFormat.md), its error type and CRC-32.
 
 import GraphIR
+import CDeflate
 
 /// Numbers that define the `.gcb` layout. Docs/FileFormat.md is the normative description;
 /// every constant here appears there.
@@ -130,30 +131,12 @@ public struct PackedFormatError: Error, CustomStringConvertible, Sendable {
   }
 }
 
-/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib's `crc32`), slicing-by-8.
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib's `crc32`), continuing from
+/// `seed`; libdeflate's carry-less-multiply version, since it bounds load time.
 /// `crc32(Array("123456789".utf8)) == 0xCBF43926`.
 public func crc32(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
-  var c = ~seed
-  guard var p = bytes.baseAddress else { return seed }
-  var n = bytes.count
-  CRC32Tables.shared.withUnsafeBufferPointer { t in
-    while n >= 8 {
-      let lo = p.loadUnaligned(as: UInt32.self).littleEndian ^ c
-      let hi = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
-      c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
-        ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-        ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
-        ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
-      p += 8
-      n -= 8
-    }
-    while n > 0 {
-      c = t[Int((c ^ UInt32(p.load(as: UInt8.self))) & 0xFF)] ^ (c >> 8)
-      p += 1
-      n -= 1
-    }
-  }
-  return ~c
+  guard let p = bytes.baseAddress else { return seed }
+  return libdeflate_crc32(seed, p, bytes.count)
 }
 
 public func crc32(_ bytes: [UInt8], seed: UInt32 = 0) -> UInt32 {
@@ -174,21 +157,6 @@ public func crc32(zeroBytes count: Int, seed: UInt32 = 0) -> UInt32 {
 /// 64 KiB of zeros, built once: the source of padding and zero runs for checksums and writes.
 let zeroBlock = [UInt8](repeating: 0, count: 1 << 16)
 
-/// The eight 256-entry slicing tables, built once.
-private enum CRC32Tables {
-  static let shared: [UInt32] = {
-    var t = [UInt32](repeating: 0, count: 8 * 256)
-    for i in 0..<256 {
-      var c = UInt32(i)
-      for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-      t[i] = c
-    }
-    for i in 0..<256 {
-      for k in 1..<8 { t[k * 256 + i] = (t[(k - 1) * 256 + i] >> 8) ^ t[Int(t[(k - 1) * 256 + i] & 0xFF)] }
-    }
-    return t
-  }()
-}
 
 /// Rounds `n` up to a multiple of `alignment` (a power of two), or nil on overflow.
 @inline(__always) func alignUp(_ n: Int, _ alignment: Int) -> Int? {
