@@ -88,7 +88,7 @@ public func loadModelFile(_ path: String, shapes: [String: [Int]] = [:]) throws 
     var options = ImportOptions()
     options.shapes = shapes
     let graph = try importONNX(path: path, options: options)
-    let packed = try PackedModel(bytes: try writeGCB(graph: graph, metadata: graph.metadata), name: path)
+    let packed = try PackedModel(image: try packGCB(graph: graph, metadata: graph.metadata), name: path)
     return (graph, packed)
   }
   let packed = try PackedModel(path: path)

@@ -72,6 +72,12 @@ public final class PackedModel {
     try self.init(file: FileBytes(copying: bytes), name: name, verifyChecksums: true, verifyWeightChecksum: true)
   }
 
+  /// Validates a laid-out file, assembled once into 64-byte aligned storage: the in-memory
+  /// counterpart of writing `image` and mapping it, with one copy of the weights, not two.
+  public convenience init(image: GCBImage, name: String = "<memory>") throws {
+    try self.init(file: FileBytes(image: image), name: name, verifyChecksums: true, verifyWeightChecksum: true)
+  }
+
   private init(file: FileBytes, name: String, verifyChecksums: Bool, verifyWeightChecksum: Bool) throws {
     var p = Parser(file: file, name: name)
     p.verifyWeightChecksum = verifyWeightChecksum
@@ -96,13 +102,23 @@ final class FileBytes: @unchecked Sendable {
   let count: Int
   private let mapped: Bool
 
-  init(copying bytes: [UInt8]) {
-    let n = bytes.count
+  /// An owned aligned buffer of `count` bytes, filled by `fill`.
+  private init(count n: Int, fill: (UnsafeMutableRawPointer) -> Void) {
     let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: GCB.weightAlignment)
-    bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: n) } }
+    fill(p)
     count = n
     base = p
     mapped = false
+  }
+
+  convenience init(copying bytes: [UInt8]) {
+    self.init(count: bytes.count) { p in
+      bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: bytes.count) } }
+    }
+  }
+
+  convenience init(image: GCBImage) {
+    self.init(count: image.byteCount) { image.copy(to: $0) }
   }
 
   init(mapping path: String, displayName: String, maxBytes: Int) throws {

@@ -257,19 +257,23 @@ public struct GCBImage {
   /// The whole file in memory.
   public func bytes() -> [UInt8] {
     [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
-      let base = UnsafeMutableRawPointer(buffer.baseAddress!)  // safe: byteCount >= the header's size
-      var at = 0
-      for piece in pieces {
-        piece.withBytes { src in
-          if let src, src.count > 0 {
-            (base + at).copyMemory(from: src.baseAddress!, byteCount: src.count)  // safe: count > 0
-          } else {
-            (base + at).initializeMemory(as: UInt8.self, repeating: 0, count: piece.count)
-          }
+      copy(to: UnsafeMutableRawPointer(buffer.baseAddress!))  // safe: byteCount >= the header's size
+      initialized = byteCount
+    }
+  }
+
+  /// Writes the whole file to `base`, which must hold `byteCount` bytes.
+  func copy(to base: UnsafeMutableRawPointer) {
+    var at = 0
+    for piece in pieces {
+      piece.withBytes { src in
+        if let src, src.count > 0 {
+          (base + at).copyMemory(from: src.baseAddress!, byteCount: src.count)  // safe: count > 0
+        } else {
+          (base + at).initializeMemory(as: UInt8.self, repeating: 0, count: piece.count)
         }
-        at += piece.count
       }
-      initialized = at
+      at += piece.count
     }
   }
 

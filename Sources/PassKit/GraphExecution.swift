@@ -9,7 +9,6 @@ import Interpreter
 /// `.gir` `EXPECT:` lines and passes (through `PassContext.execute`) all run the model exactly
 /// as `graphc run` would run the written file. The graph is not changed.
 public func executeGraph(_ graph: Graph, inputs: [String: Tensor], ops: OpRegistry = .shared) throws -> [String: Tensor] {
-  let bytes = try writeGCB(graph: graph, metadata: [:])
-  let model = try Model(packed: PackedModel(bytes: bytes, name: graph.name), ops: ops)
+  let model = try Model(packed: PackedModel(image: packGCB(graph: graph, metadata: [:]), name: graph.name), ops: ops)
   return try model.run(inputs)
 }
