@@ -424,7 +424,8 @@ def main():
     p.add_argument("--graphc", required=True, help="the graphc binary")
     p.add_argument("--lm", default=os.path.join(ROOT, "fixtures/models/attention-lm/model.onnx"),
                    help="the trained language model ('' to skip)")
-    p.add_argument("--cnn", action="append", help="a CNN model (repeatable; default resnet and mobilenetv2)")
+    p.add_argument("--cnn", action="append",
+                   help="a CNN model (repeatable; default resnet and mobilenetv2; '' alone to skip them)")
     p.add_argument("--calibration-samples", type=int, default=32)
     p.add_argument("--heldout-samples", type=int, default=64)
     p.add_argument("--seq", type=int, default=256, help="tokens per language-model window")
@@ -440,6 +441,7 @@ def main():
         sys.exit("quant_eval: sample counts must be positive and --seq at least 2")
     cnns = args.cnn if args.cnn is not None else [
         os.path.join(ROOT, "fixtures/models", m, "model.onnx") for m in ("resnet", "mobilenetv2")]
+    cnns = [c for c in cnns if c]
     variants = DEFAULT_VARIANTS
     if args.variant:
         variants = []

@@ -21,7 +21,8 @@ let teacherSnapshot = "float"
 ///     %o  = graphc.Attention(%qh, %kh, %v)     %o  = graphc.Attention(...) {atm_alpha = [a0, a1, ...]}
 ///
 /// When Q comes from a `graphc.QLinear`, its `DequantizeLinear` scale becomes per column
-/// (`s * alpha_h`, `axis = -1`): the integers and their calibrated range are unchanged.
+/// (`s * alpha_h`, `axis = -1`), or, when the QLinear dequantizes itself (`dequantize = 1`),
+/// its weight scales do: the integers and their calibrated range are unchanged.
 ///
 /// Limits: Q must be a homogeneous linear function of one layer's output (see `querySite`),
 /// with output column n in head n / head_size; a layer where it is not (QK-norm, a packed QKV
@@ -75,7 +76,8 @@ public let matchAttentionTemperature = GraphPass(
 /// projection's output before the residual add; `beta_l = clip(RMS(Z_T,l) / (RMS(Z_S,l) + 1e-6))`
 /// over every element of every calibration sample, 1 in the neutral band, folded into the
 /// layer: `W_o *= beta`, `b_o *= beta` for a float layer, the output `DequantizeLinear` scale
-/// `*= beta` for a `graphc.QLinear` (the integers do not change).
+/// (or the weight scales of a dequantizing one) `*= beta` for a `graphc.QLinear` (the integers
+/// do not change).
 ///
 ///     %z = onnx.MatMul(%a, %wo) {graphc.role = "o-proj"}  ->  %z = onnx.MatMul(%a, %wo') {graphc.role = "o-proj", ohb_beta = 1.07}
 ///

@@ -10,15 +10,18 @@ import PassKit
 ///   of a constant `[N]` that is its single user: the weight's columns and the bias scale;
 /// - `integer`: `graphc.QLinear` whose result only feeds one `DequantizeLinear` with constant
 ///   parameters: the dequantization scale becomes per column (`s[n] *= f[n]`, `axis = -1`), so
-///   the integers, and their calibrated range, do not change.
+///   the integers, and their calibrated range, do not change;
+/// - `dequantizing`: `graphc.QLinear` with `dequantize = 1` (f32 result `s_x s_w[n] acc`): the
+///   weight scales become `s_w[n] *= f[n]` (per column), the integer weights unchanged.
 enum FoldSite {
   case float(linear: Node, bias: Node?)
   case integer(linear: Node, dequantize: Node)
+  case dequantizing(linear: Node)
 
   /// The layer node (what carries `graphc.role` and the `ohb_beta` record).
   var linear: Node {
     switch self {
-    case .float(let l, _), .integer(let l, _): return l
+    case .float(let l, _), .integer(let l, _), .dequantizing(let l): return l
     }
   }
 
@@ -27,6 +30,7 @@ enum FoldSite {
     switch self {
     case .float(let l, let b): return (b ?? l).result
     case .integer(_, let d): return d.result
+    case .dequantizing(let l): return l.result
     }
   }
 
@@ -35,6 +39,11 @@ enum FoldSite {
 
   /// The site of a layer node: a float MatMul/Gemm (with its bias Add) or a QLinear.
   init?(layer node: Node) {
+    if node.op == "graphc.QLinear", node.result.type.dtype == .float32 {
+      guard (try? node.attributes.int("dequantize", default: 0)) == 1, node.operand(1)?.constant != nil else { return nil }
+      self = .dequantizing(linear: node)
+      return
+    }
     if node.op == "graphc.QLinear" {
       guard let d = node.result.singleUser, d.op == "onnx.DequantizeLinear", d.operand(0) === node.result,
             d.operand(1)?.constant?.dtype == .float32, d.operand(2).map({ $0.constant != nil }) ?? true else { return nil }
@@ -101,6 +110,13 @@ enum FoldSite {
       let z = (0..<n).map { c in Int32(zp.map { $0.double(at: $0.count == n ? c : 0) } ?? 0) }
       context.setOperand(d, 2, to: context.makeConstant(Self.integers(zdtype, z), name: d.operand(2)?.name ?? ""))
       context.setAttribute(d, "axis", .int(-1))
+    case .dequantizing(let l):
+      guard let wv = l.operand(1), let w = wv.constant, let q = wv.type.quant, q.axis == nil || q.axis == 1,
+            q.scales.count == n || q.scales.count == 1 else {
+        throw GraphError("the weight needs per-tensor or per-column scales", node: l.name, op: l.op)
+      }
+      let scales = (0..<n).map { q.scales[q.scales.count == 1 ? 0 : $0] * f($0) }
+      context.setOperand(l, 1, to: context.makeConstant(w, name: wv.name, quant: Quantization(axis: 1, scales: scales)))
     }
   }
 
@@ -201,6 +217,7 @@ func querySite(of attention: Node, in graph: Graph) -> FoldSite? {
     switch site {
     case .float(let l, let b): return [l] + (b.map { [$0] } ?? [])
     case .integer(let l, let d): return [l, d]
+    case .dequantizing(let l): return [l]
     }
   }()
   for n in path where !siteNodes.contains(where: { $0 === n }) {

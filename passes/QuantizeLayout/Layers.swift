@@ -174,8 +174,9 @@ struct LayerRewriter {
   let weightType: DType
   /// Integer versions of float activations already quantized, by value.
   private var quantized: [ObjectIdentifier: Value] = [:]
-  /// DequantizeLinear nodes this pass inserted (erased at the end when unused).
-  private var dequantizations: [Node] = []
+  /// DequantizeLinear nodes this pass inserted, with the integer op each reads (erased at the
+  /// end when unused, fused into the op when they are its only reader).
+  private var dequantizations: [(op: Node, dequantize: Node)] = []
 
   init(context: PassContext, weightType: DType) {
     self.context = context
@@ -202,7 +203,7 @@ struct LayerRewriter {
     context.setQuantization(of: q.result, output.quantization)
     let deq = try context.insert("onnx.DequantizeLinear", before: node, name: node.name + ".dequantize",
                                  operands: [q.result] + scaleAndZeroPoint(output))
-    dequantizations.append(deq)
+    dequantizations.append((q, deq))
     var result = deq.result
     if layer.hasResidual {
       guard let z = node.operand(3) else { throw GraphError("the layer lost its residual", node: node.name, op: node.op) }
@@ -225,11 +226,25 @@ struct LayerRewriter {
   }
 
   /// Drops dequantizations whose float result nobody reads any more (the next layer reads
-  /// the integers directly).
-  mutating func eraseDeadDequantizations() {
-    for d in dequantizations where d.isLive && d.result.uses.isEmpty && !context.graph.isOutput(d.result) {
+  /// the integers directly), then fuses each remaining one into its integer op when it is the
+  /// op's only reader: the op gets `dequantize = 1` and an f32 result, computed from the int32
+  /// sums, so a layer feeding float ops or a graph output is not rounded to an int8 step first.
+  ///
+  ///     %y = graphc.QLinear(%xq, %wq, %bq) : i8[…] q<…>   ->   %d = graphc.QLinear(%xq, %wq, %bq) {dequantize = 1} : f32[…]
+  ///     %d = onnx.DequantizeLinear(%y, %sy, %zy)
+  mutating func finishDequantizations() throws {
+    for (_, d) in dequantizations where d.isLive && d.result.uses.isEmpty && !context.graph.isOutput(d.result) {
       context.erase(d)
     }
+    for (q, d) in dequantizations where d.isLive && q.result.uses.count == 1 {
+      var attributes = q.attributes
+      attributes["dequantize"] = .int(1)
+      let fused = try context.insert(q.op, before: q, name: q.name, operands: q.operands, attributes: attributes)
+      context.replaceAllUses(of: d.result, with: fused.result)
+      context.erase(d)
+      context.erase(q)
+    }
+    dequantizations = []
   }
 
   /// The int8 form of `x`: a value made earlier, the integer input of a matching

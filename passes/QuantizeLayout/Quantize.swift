@@ -16,7 +16,10 @@ import PassKit
 ///
 /// Consecutive quantized layers share one integer value: a layer whose input is another's
 /// DequantizeLinear with the same parameters reads the integers directly, so quantize and
-/// dequantize remain only at float boundaries.
+/// dequantize remain only at float boundaries. A layer whose integers only a DequantizeLinear
+/// reads (its result feeds float ops or a graph output) dequantizes in its kernel instead
+/// (`dequantize = 1`, f32 result straight from the int32 sums): its output is rounded once, not
+/// again to an int8 step (see `LayerRewriter.finishDequantizations`).
 ///
 /// Conv fusion's `graphc.FusedConv` (the `default` preset runs before this pass) becomes a
 /// QConv when its activation is none, relu or clip: the activation folds into the

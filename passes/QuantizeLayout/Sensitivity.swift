@@ -17,7 +17,7 @@ struct PlannedLayer {
 func applyLayout(_ planned: [PlannedLayer], weightType: DType, context: PassContext) throws {
   var rewriter = LayerRewriter(context: context, weightType: weightType)
   for p in planned { try rewriter.rewrite(p.layer, input: p.input, output: p.output) }
-  rewriter.eraseDeadDequantizations()
+  try rewriter.finishDequantizations()
 }
 
 /// The sensitivity-driven layout (PASSES.md §3).
