@@ -24,8 +24,20 @@ private func weights(_ seed: UInt64, _ count: Int) -> [Float] {
 
 private func dense(_ v: [Float]) -> String { "dense<[" + v.map { "\($0)" }.joined(separator: ", ") + "]>" }
 
-private func blockIR(name: String = "block") -> String {
+/// With `concat`, Q and K each get one more column per head, constants concatenated on the
+/// last axis as an ALiBi model writes its position bias (Q: 1, K: slope_h * position), so the
+/// attention's head size is 5 for Q and K and V keeps 4.
+private func blockIR(name: String = "block", concat: Bool = false) -> String {
   let n = hidden
+  let qk = concat ? headSize + 1 : headSize
+  let qIn = concat ? "%q4" : "%q3", kIn = concat ? "%k4" : "%k3"
+  let extra = !concat ? "" : """
+    %qc = const f32[1,\(heads),\(seqLen),1] \(dense([Float](repeating: 1, count: heads * seqLen)))
+    %kc = const f32[1,\(heads),\(seqLen),1] \(dense((0..<heads * seqLen).map { Float($0 % seqLen) * -0.25 * Float($0 / seqLen + 1) }))
+    %q4 = onnx.Concat(%q3, %qc) {axis = -1} : f32[1,\(heads),\(seqLen),\(qk)]
+    %k4 = onnx.Concat(%k3, %kc) {axis = -1} : f32[1,\(heads),\(seqLen),\(qk)]
+
+  """
   return """
   graph @\(name)(%x: f32[1,\(seqLen),\(n)]) {
     %wpre = const f32[\(n),\(n)] \(dense(weights(1, n * n)))
@@ -48,7 +60,7 @@ private func blockIR(name: String = "block") -> String {
     %v0 = onnx.MatMul(%h, %wv) : f32[1,\(seqLen),\(n)] @"v"
     %v2 = onnx.Reshape(%v0, %heads) : f32[1,\(seqLen),\(heads),\(headSize)]
     %v3 = onnx.Transpose(%v2) {perm = [0, 2, 1, 3]} : f32[1,\(heads),\(seqLen),\(headSize)]
-    %a = graphc.Attention(%q3, %k3, %v3) {head_size = \(headSize), heads = \(heads), kv_heads = \(heads), mask = "causal", scale = 0.5} : f32[1,\(heads),\(seqLen),\(headSize)] @"attn"
+  \(extra)  %a = graphc.Attention(\(qIn), \(kIn), %v3) {head_size = \(qk), heads = \(heads), kv_heads = \(heads), mask = "causal", scale = 0.5} : f32[1,\(heads),\(seqLen),\(headSize)] @"attn"
     %a1 = onnx.Transpose(%a) {perm = [0, 2, 1, 3]} : f32[1,\(seqLen),\(heads),\(headSize)]
     %a2 = onnx.Reshape(%a1, %flat) : f32[1,\(seqLen),\(n)]
     %o0 = onnx.MatMul(%a2, %wo) {graphc.role = "o-proj"} : f32[1,\(seqLen),\(n)] @"o"
@@ -58,8 +70,8 @@ private func blockIR(name: String = "block") -> String {
   """
 }
 
-private func block() throws -> Graph {
-  let g = try parseGraph(blockIR())
+private func block(concat: Bool = false) throws -> Graph {
+  let g = try parseGraph(blockIR(concat: concat))
   try g.inferTypes()
   return g
 }
@@ -117,13 +129,14 @@ private func meanLogitStd(_ graph: Graph) throws -> [Double] {
   var sums = [Double](repeating: 0, count: heads)
   for s in samples {
     let out = try executeGraph(g, inputs: s)
-    let q = try #require(out["q"]).scalars(as: Float.self), k = try #require(out["k"]).scalars(as: Float.self)
+    let qt = try #require(out["q"]), q = qt.scalars(as: Float.self), k = try #require(out["k"]).scalars(as: Float.self)
+    let d = qt.shape[3]
     for h in 0..<heads {
       var logits: [Double] = []
       for i in 0..<seqLen {
         for j in 0...i {
           var dot = 0.0
-          for c in 0..<headSize { dot += Double(q[(h * seqLen + i) * headSize + c]) * Double(k[(h * seqLen + j) * headSize + c]) }
+          for c in 0..<d { dot += Double(q[(h * seqLen + i) * d + c]) * Double(k[(h * seqLen + j) * d + c]) }
           logits.append(0.5 * dot)
         }
       }
@@ -179,6 +192,25 @@ private func beta(_ g: Graph) throws -> Float? {
     let a = try #require(try alphas(g))
     #expect(abs(a[0] - 1.25) < 0.05 && abs(a[1] - 0.8) < 0.05, "\(a)")
     #expect(reports.last?.statistics["heads-scaled"] == 2)
+  }
+
+  /// Q concatenated with a constant column per head (the fixture LM's ALiBi form): alpha
+  /// folds into W_q, b_q and that column (per head), so the whole logit spread, position
+  /// term included, matches the teacher's within 1e-3; K's column is untouched.
+  @Test func queryConcatenatedWithConstants() throws {
+    let teacher = try block(concat: true)
+    let g = try block(concat: true)
+    // The unperturbed position term dilutes the detuning: no neutral band, so both heads fold.
+    let reports = try run("test-perturb,match-attention-temperature{neutral-band=0}", on: g, extra: [perturbPass(q: [0.8, 1.25], o: 1)])
+    #expect(reports.last?.statistics["heads-scaled"] == 2 && (reports.last?.statistics["layers-skipped"] ?? 0) == 0)
+    let t = try meanLogitStd(teacher), s = try meanLogitStd(g)
+    for h in 0..<heads { #expect(abs(s[h] / t[h] - 1) < 1e-3, "head \(h): \(s[h]) vs \(t[h])") }
+    let a = try #require(try alphas(g))
+    let concat = try #require(g.nodes.first { $0.op == "onnx.Concat" && $0.result === g.nodes(ofKind: "graphc.Attention").first?.operand(0) })
+    let column = try #require(concat.operand(1)?.constant).scalars(as: Float.self)
+    #expect(column == (0..<heads * seqLen).map { a[$0 / seqLen] })
+    let kConcat = try #require(g.nodes.first { $0.op == "onnx.Concat" && $0 !== concat })
+    #expect(kConcat.operand(1)?.name == "kc")
   }
 
   /// A head detuned by 0.5 needs alpha 2: clipped to clip-max (1.4), and counted.
