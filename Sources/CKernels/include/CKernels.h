@@ -147,6 +147,11 @@ void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int 
 /// (length p1 - p0) holds the tap of each position, 0 in the padding.
 void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col);
 
+/// graphc_im2col2d_f32 for 8-bit elements (int8 or uint8, as bytes), `pad` in the padding (the
+/// input's zero point, so padding is real zero). Defined in qim2col.c.
+void graphc_im2col2d_8(const graphc_dw_shape *s, const uint8_t *x, long channels, long p0, long p1, uint8_t pad,
+                       uint8_t *col);
+
 /// 2-D MaxPool of one plane (`s` as for depthwise): each output is the first in-bounds tap in
 /// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y);

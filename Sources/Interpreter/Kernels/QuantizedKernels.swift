@@ -215,7 +215,7 @@ func qgemm(
 }
 
 /// Quantized convolution: per batch and group, im2col padded with the input zero point (so
-/// padding is real zero; pointwise convolutions read X in place), then
+/// padding is real zero; pointwise convolutions read X in place; 2-D windows in C), then
 /// `y[o, p] = requantize(bias[o] + W[o, :] · col[:, p])` as one integer GEMM.
 private func qconv<T>(
   _ s: ConvShape, _ x: UnsafePointer<T>, zeroPoint: T, kind: Int32, _ w: Tensor, wKind: Int32,
@@ -227,11 +227,20 @@ private func qconv<T>(
   let pointwise = win.kernelSize == 1 && win.strides == (1, 1, 1) && win.pads == (0, 0, 0) && win.padsEnd == (0, 0, 0)
   let col = pointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: rows * outSize)
   defer { col?.deallocate() }
+  // 1-D/2-D windows unfold in C (bytes: T is Int8 or UInt8), others in the generic Swift im2col.
+  let planar = MemoryLayout<T>.size == 1 ? win.planar : nil
+  let padByte = withUnsafeBytes(of: zeroPoint) { $0[0] }
   for b in 0..<s.batch {
     for g in 0..<s.group {
       let xg = x + (b * s.inChannels + g * s.inPerGroup) * inSize
       var matrix = xg
-      if let col {
+      if let col, let planar {
+        withUnsafePointer(to: planar) { shape in
+          graphc_im2col2d_8(shape, UnsafeRawPointer(xg).assumingMemoryBound(to: UInt8.self), s.inPerGroup, 0, outSize, padByte,
+                            UnsafeMutableRawPointer(col).assumingMemoryBound(to: UInt8.self))
+        }
+        matrix = UnsafePointer(col)
+      } else if let col {
         im2col(xg, channels: s.inPerGroup, win, columns: 0..<outSize, pad: zeroPoint, into: col)
         matrix = UnsafePointer(col)
       }
