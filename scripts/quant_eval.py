@@ -63,6 +63,11 @@ DEFAULT_VARIANTS = [
     ("graphc W4A8", "{default},quantize{weights=int4}"),
     ("graphc W4A8 +ATM", "{default},quantize{weights=int4},match-attention-temperature"),
     ("graphc W4A8 +ATM+OHB", "{default},quantize{weights=int4},match-attention-temperature,balance-output-heads"),
+    # Every projection quantized (int4 q/k too): where quantization can move attention temperature.
+    ("graphc W4A8 all layers", "{default},quantize{weights=int4,keep-float=}"),
+    ("graphc W4A8 all +ATM", "{default},quantize{weights=int4,keep-float=},match-attention-temperature"),
+    ("graphc W4A8 all +ATM+OHB",
+     "{default},quantize{weights=int4,keep-float=},match-attention-temperature,balance-output-heads"),
     ("graphc npu-int8", "preset:npu-int8"),
     ("graphc npu-int4", "preset:npu-int4"),
 ]

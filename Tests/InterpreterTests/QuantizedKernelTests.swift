@@ -212,14 +212,19 @@ struct QuantizedKernelTests {
   }
 
   @Test func missingResultParametersAreALoadError() throws {
-    let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
-    let ctx = KernelContext(
-      op: "graphc.QLinear", nodeName: "n", attributes: [:],
-      inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
-                   TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
-      outputTypes: [TensorType(.int8, shape: [1, 2])])
-    #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains("per-tensor quantization parameters") }
+    try expectQLinearLoadError(result: TensorType(.int8, shape: [1, 2]), saying: "per-tensor quantization parameters")
   }
+}
+
+/// Preparing a 1 x 2 by 2 x 2 QLinear whose result has type `result` fails with `text`.
+private func expectQLinearLoadError(result: TensorType, saying text: String) throws {
+  let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
+  let ctx = KernelContext(
+    op: "graphc.QLinear", nodeName: "n", attributes: [:],
+    inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
+                 TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
+    outputTypes: [result])
+  #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains(text) }
 }
 
 /// The C integer GEMM behind QLinear and QConv against the scalar fixed-point reference
@@ -401,12 +406,6 @@ struct QuantizedDequantizeTests {
   }
 
   @Test func anF32ResultWithoutTheAttributeIsALoadError() throws {
-    let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
-    let ctx = KernelContext(
-      op: "graphc.QLinear", nodeName: "n", attributes: [:],
-      inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
-                   TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
-      outputTypes: [TensorType(.float32, shape: [1, 2])])
-    #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains("dequantize = 1") }
+    try expectQLinearLoadError(result: TensorType(.float32, shape: [1, 2]), saying: "dequantize = 1")
   }
 }
