@@ -217,10 +217,10 @@ struct QuantizedKernelTests {
 }
 
 /// Preparing a 1 x 2 by 2 x 2 QLinear whose result has type `result` fails with `text`.
-private func expectQLinearLoadError(result: TensorType, saying text: String) throws {
+private func expectQLinearLoadError(result: TensorType, _ attributes: AttributeMap = [:], saying text: String) throws {
   let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
   let ctx = KernelContext(
-    op: "graphc.QLinear", nodeName: "n", attributes: [:],
+    op: "graphc.QLinear", nodeName: "n", attributes: attributes,
     inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
                  TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
     outputTypes: [result])
@@ -405,7 +405,9 @@ struct QuantizedDequantizeTests {
     #expect(mismatches == 0, "\(mismatches) of \(2 * cout * size * size) differ")
   }
 
-  @Test func anF32ResultWithoutTheAttributeIsALoadError() throws {
-    try expectQLinearLoadError(result: TensorType(.float32, shape: [1, 2]), saying: "dequantize = 1")
+  @Test func resultTypeAndDequantizeMustAgree() throws {
+    try expectQLinearLoadError(result: TensorType(.float32, shape: [1, 2]), saying: "an f32 result needs dequantize = 1")
+    try expectQLinearLoadError(result: TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)), ["dequantize": .int(1)],
+                               saying: "dequantize = 1 needs an f32 result")
   }
 }

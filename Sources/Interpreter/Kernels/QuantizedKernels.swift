@@ -91,10 +91,11 @@ struct Requantization {
     perChannel = wq.axis != nil
     let clip = try ctx.attributes.floats("clip") ?? [-.infinity, .infinity]
     guard clip.count == 2 else { throw GraphError("clip must be [lo, hi]") }
-    if ctx.outputTypes.first?.dtype == .float32 {
-      guard try ctx.attributes.int("dequantize", default: 0) == 1 else {
-        throw GraphError("an f32 result needs dequantize = 1")
-      }
+    let dequantize = try ctx.attributes.int("dequantize", default: 0) == 1
+    guard dequantize == (ctx.outputTypes.first?.dtype == .float32) else {
+      throw GraphError(dequantize ? "dequantize = 1 needs an f32 result" : "an f32 result needs dequantize = 1")
+    }
+    if dequantize {
       scales = wq.scales.map { Float(Double(xq.scales[0]) * Double($0)) }
       m0s = scales.map { _ in 0 }
       shifts = m0s
