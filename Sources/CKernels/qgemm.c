@@ -407,7 +407,11 @@ static void epilogue_avx2(const int32_t *acc, int rows, int cols, const graphc_q
 }
 #endif
 
-int graphc_qgemm_isa(void) { return graphc_sgemm_isa(); }
+static int q_force_portable;
+
+void graphc_qgemm_force_portable(int on) { __atomic_store_n(&q_force_portable, on != 0, __ATOMIC_RELAXED); }
+
+int graphc_qgemm_isa(void) { return __atomic_load_n(&q_force_portable, __ATOMIC_RELAXED) ? 1 : graphc_sgemm_isa(); }
 
 long graphc_qgemm_packed_size(long k, long n) { return ((k + 1) & ~1L) * ((n + QNR - 1) / QNR * QNR); }
 

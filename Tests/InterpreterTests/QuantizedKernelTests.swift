@@ -242,8 +242,8 @@ struct QuantizedGemmExactTests {
   @Test(arguments: sizes, [(threads: 1, portable: false), (threads: 2, portable: false),
                            (threads: 1, portable: true), (threads: 2, portable: true)])
   func qlinearIsBitExact(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
-    graphc_sgemm_force_portable(config.portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     try InterpreterThreads.with(config.threads) {
       for (signed, int4, perChannel, constant) in [(true, false, true, false), (false, false, true, true), (true, true, false, true),
                                                    (false, true, true, false), (true, false, false, true)] {
@@ -294,8 +294,8 @@ struct QuantizedGemmExactTests {
 
   @Test(arguments: convCases, [false, true])
   func qconvIsBitExact(_ c: (Int, Int, Int, Int, Int, Int, Int, Bool), portable: Bool) throws {
-    graphc_sgemm_force_portable(portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     let (cin, cout, group, size, kernel, stride, pad, unsigned) = c
     var rng = SeededRandom(seed: UInt64(cin * 100 + cout * 7 + size))
     let cg = cin / group, mg = cout / group, zx = unsigned ? 140 : -20
@@ -337,8 +337,8 @@ struct QuantizedDequantizeTests {
 
   @Test(arguments: sizes, configs)
   func qlinearDequantizesTheSums(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
-    graphc_sgemm_force_portable(config.portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     try InterpreterThreads.with(config.threads) {
       for (signed, int4, constant, clip) in [(true, false, false, [Float]?.none), (false, true, true, [0, Float.infinity]),
                                              (true, false, true, [-0.5, 0.75])] {
@@ -377,8 +377,8 @@ struct QuantizedDequantizeTests {
 
   @Test(arguments: [false, true])
   func qconvDequantizesTheSums(portable: Bool) throws {
-    graphc_sgemm_force_portable(portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     let (cin, cout, size, kernel, pad, zx) = (3, 20, 7, 3, 1, -20)
     var rng = SeededRandom(seed: 99)
     let xv = ints(2 * cin * size * size, -128...127, &rng)

@@ -124,8 +124,11 @@ void graphc_quantize_f32_8(const float *x, long n, float scale, int32_t zero_poi
 enum { GRAPHC_QGEMM_MR = 6, GRAPHC_QGEMM_NR = 16 };
 
 /// The integer kernel in use: 2 = AVX2 (when the CPU has it), 1 = portable C. Forced to
-/// portable by graphc_sgemm_force_portable, as the float kernel.
+/// portable by graphc_sgemm_force_portable, as the float kernel, or by
+/// graphc_qgemm_force_portable alone (for tests of the integer kernels that must not change
+/// which float kernel other tests running at the same time see).
 int graphc_qgemm_isa(void);
+void graphc_qgemm_force_portable(int on);
 
 /// Window of a 2-D depthwise convolution (one channel): input IH x IW, output OH x OW, kernel
 /// KH x KW, strides, dilations and leading pads (all positive except pads >= 0).
