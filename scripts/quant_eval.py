@@ -63,6 +63,11 @@ DEFAULT_VARIANTS = [
     ("graphc W4A8", "{default},quantize{weights=int4}"),
     ("graphc W4A8 +ATM", "{default},quantize{weights=int4},match-attention-temperature"),
     ("graphc W4A8 +ATM+OHB", "{default},quantize{weights=int4},match-attention-temperature,balance-output-heads"),
+    # Every projection quantized (int4 q/k too): where quantization can move attention temperature.
+    ("graphc W4A8 all layers", "{default},quantize{weights=int4,keep-float=}"),
+    ("graphc W4A8 all +ATM", "{default},quantize{weights=int4,keep-float=},match-attention-temperature"),
+    ("graphc W4A8 all +ATM+OHB",
+     "{default},quantize{weights=int4,keep-float=},match-attention-temperature,balance-output-heads"),
     ("graphc npu-int8", "preset:npu-int8"),
     ("graphc npu-int4", "preset:npu-int4"),
 ]
@@ -424,7 +429,8 @@ def main():
     p.add_argument("--graphc", required=True, help="the graphc binary")
     p.add_argument("--lm", default=os.path.join(ROOT, "fixtures/models/attention-lm/model.onnx"),
                    help="the trained language model ('' to skip)")
-    p.add_argument("--cnn", action="append", help="a CNN model (repeatable; default resnet and mobilenetv2)")
+    p.add_argument("--cnn", action="append",
+                   help="a CNN model (repeatable; default resnet and mobilenetv2; '' alone to skip them)")
     p.add_argument("--calibration-samples", type=int, default=32)
     p.add_argument("--heldout-samples", type=int, default=64)
     p.add_argument("--seq", type=int, default=256, help="tokens per language-model window")
@@ -440,6 +446,7 @@ def main():
         sys.exit("quant_eval: sample counts must be positive and --seq at least 2")
     cnns = args.cnn if args.cnn is not None else [
         os.path.join(ROOT, "fixtures/models", m, "model.onnx") for m in ("resnet", "mobilenetv2")]
+    cnns = [c for c in cnns if c]
     variants = DEFAULT_VARIANTS
     if args.variant:
         variants = []

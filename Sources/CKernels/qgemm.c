@@ -78,6 +78,7 @@ static inline int32_t q_requant(int32_t acc, int32_t m0, int32_t shift, const gr
 /// columns (1), the bias, multiplier and shift of its channel.
 typedef struct {
   int32_t bias[QNR], m0[QNR], shift[QNR];
+  float scale[QNR];
 } tile_params;
 
 static void load_params(const graphc_qrequant *rq, long ch0, int count, tile_params *p) {
@@ -87,18 +88,35 @@ static void load_params(const graphc_qrequant *rq, long ch0, int count, tile_par
     p->bias[t] = rq->bias ? rq->bias[ch] : 0;
     p->m0[t] = rq->multiplier[q];
     p->shift[t] = rq->shift[q];
+    p->scale[t] = rq->scale ? rq->scale[q] : 0.0f;
   }
 }
 
-/// Writes the rows x cols corner of an int32 MR x NR tile (row stride NR) to C, requantized.
+/// The dequantized result of one sum (GRAPHC_Q_F32): the int32 sum converted to float (round
+/// to nearest), times the channel's scale, clamped to [flo, fhi].
+static inline float q_dequant(int32_t s, float scale, const graphc_qrequant *rq) {
+  float v = (float)s * scale;
+  v = v > rq->flo ? v : rq->flo;
+  return v < rq->fhi ? v : rq->fhi;
+}
+
+/// Bytes per element of C.
+static long q_csize(int c_kind) { return c_kind == GRAPHC_Q_F32 ? (long)sizeof(float) : 1; }
+
+/// Writes the rows x cols corner of an int32 MR x NR tile (row stride NR) to C (elements of
+/// c_kind, row stride ldc), requantized or dequantized.
 static void epilogue_portable(const int32_t *acc, int rows, int cols, const graphc_qrequant *rq,
-                              const tile_params *p, uint8_t *c, long ldc, int c_kind) {
+                              const tile_params *p, void *cv, long ldc, int c_kind) {
   for (int i = 0; i < rows; i++) {
     for (int j = 0; j < cols; j++) {
       int t = rq->channel_axis == 0 ? i : j;
       int32_t s = (int32_t)((uint32_t)acc[i * QNR + j] + (uint32_t)p->bias[t]);
+      if (c_kind == GRAPHC_Q_F32) {
+        ((float *)cv)[i * ldc + j] = q_dequant(s, p->scale[t], rq);
+        continue;
+      }
       int32_t v = q_requant(s, p->m0[t], p->shift[t], rq);
-      c[i * ldc + j] = c_kind == GRAPHC_Q_S8 ? (uint8_t)(int8_t)v : (uint8_t)v;
+      ((uint8_t *)cv)[i * ldc + j] = c_kind == GRAPHC_Q_S8 ? (uint8_t)(int8_t)v : (uint8_t)v;
     }
   }
 }
@@ -322,9 +340,45 @@ __attribute__((target("avx2,fma"))) static inline __m256i requant8(__m256i acc, 
   return _mm256_min_epi32(_mm256_max_epi32(x, lo), hi);
 }
 
+/// The AVX2 form of q_dequant over a whole tile (the same conversion, multiply and clamps, so
+/// bit for bit the portable result: no value is NaN, and max/min pick flo/fhi on ties as the
+/// scalar comparisons do).
+__attribute__((target("avx2,fma")))
+static void epilogue_avx2_f32(const int32_t *acc, int rows, int cols, const graphc_qrequant *rq, const tile_params *p,
+                              float *c, long ldc) {
+  const __m256 lo = _mm256_set1_ps(rq->flo), hi = _mm256_set1_ps(rq->fhi);
+  int byColumn = rq->channel_axis != 0;
+  __m256i cb0 = _mm256_loadu_si256((const __m256i *)p->bias), cb1 = _mm256_loadu_si256((const __m256i *)(p->bias + 8));
+  __m256 cs0 = _mm256_loadu_ps(p->scale), cs1 = _mm256_loadu_ps(p->scale + 8);
+  for (int i = 0; i < rows; i++) {
+    if (!byColumn) {
+      cb0 = cb1 = _mm256_set1_epi32(p->bias[i]);
+      cs0 = cs1 = _mm256_set1_ps(p->scale[i]);
+    }
+    __m256 v0 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * QNR)), cb0));
+    __m256 v1 = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * QNR + 8)), cb1));
+    v0 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v0, cs0), lo), hi);
+    v1 = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v1, cs1), lo), hi);
+    if (cols == QNR) {
+      _mm256_storeu_ps(c + i * ldc, v0);
+      _mm256_storeu_ps(c + i * ldc + 8, v1);
+    } else {
+      float tmp[QNR];
+      _mm256_storeu_ps(tmp, v0);
+      _mm256_storeu_ps(tmp + 8, v1);
+      memcpy(c + i * ldc, tmp, (size_t)cols * sizeof(float));
+    }
+  }
+}
+
 __attribute__((target("avx2,fma")))
 static void epilogue_avx2(const int32_t *acc, int rows, int cols, const graphc_qrequant *rq, const tile_params *p,
-                          uint8_t *c, long ldc, int c_kind) {
+                          void *cv, long ldc, int c_kind) {
+  if (c_kind == GRAPHC_Q_F32) {
+    epilogue_avx2_f32(acc, rows, cols, rq, p, cv, ldc);
+    return;
+  }
+  uint8_t *c = cv;
   const __m256i zp = _mm256_set1_epi32(rq->zero_point), lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
   int byColumn = rq->channel_axis != 0;
   __m256i cb0 = _mm256_loadu_si256((const __m256i *)p->bias), cb1 = _mm256_loadu_si256((const __m256i *)(p->bias + 8));
@@ -353,7 +407,11 @@ static void epilogue_avx2(const int32_t *acc, int rows, int cols, const graphc_q
 }
 #endif
 
-int graphc_qgemm_isa(void) { return graphc_sgemm_isa(); }
+static int q_force_portable;
+
+void graphc_qgemm_force_portable(int on) { __atomic_store_n(&q_force_portable, on != 0, __ATOMIC_RELAXED); }
+
+int graphc_qgemm_isa(void) { return __atomic_load_n(&q_force_portable, __ATOMIC_RELAXED) ? 1 : graphc_sgemm_isa(); }
 
 long graphc_qgemm_packed_size(long k, long n) { return ((k + 1) & ~1L) * ((n + QNR - 1) / QNR * QNR); }
 
@@ -366,6 +424,7 @@ void graphc_qgemm_pack_b(const graphc_qoperand *b, long k, long n, int16_t *dst)
 /// Unblocked product, used only when a packing buffer cannot be allocated.
 static void qgemm_unpacked(long m, long n, long k, const graphc_qoperand *a, const graphc_qoperand *b,
                            const graphc_qrequant *rq, long row0, long col0, uint8_t *c, long ldc, int c_kind) {
+  long es = q_csize(c_kind);
   for (long i = 0; i < m; i++) {
     for (long j = 0; j < n; j++) {
       uint32_t sum = 0;
@@ -373,7 +432,7 @@ static void qgemm_unpacked(long m, long n, long k, const graphc_qoperand *a, con
       int32_t acc = (int32_t)sum;
       tile_params params;
       load_params(rq, rq->channel_axis == 0 ? row0 + i : col0 + j, 1, &params);
-      epilogue_portable(&acc, 1, 1, rq, &params, c + i * ldc + j, ldc, c_kind);
+      epilogue_portable(&acc, 1, 1, rq, &params, c + (i * ldc + j) * es, ldc, c_kind);
     }
   }
 }
@@ -429,7 +488,7 @@ void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const
           int h = (int)qmin_l(QMR, mc - ir);
           const int32_t *ap = (const int32_t *)(pa + ir * kpad);
           if (rq->channel_axis == 0) load_params(rq, row0 + ic + ir, h, &params);
-          uint8_t *ct = c + (ic + ir) * ldc + jc + jr;
+          uint8_t *ct = c + ((ic + ir) * ldc + jc + jr) * q_csize(c_kind);
 #if GRAPHC_X86
           if (avx2) {
             pick_avx2(h, source)(k, ap, kp, panel, jc + jr, acc);

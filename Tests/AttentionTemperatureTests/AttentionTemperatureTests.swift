@@ -24,8 +24,20 @@ private func weights(_ seed: UInt64, _ count: Int) -> [Float] {
 
 private func dense(_ v: [Float]) -> String { "dense<[" + v.map { "\($0)" }.joined(separator: ", ") + "]>" }
 
-private func blockIR(name: String = "block") -> String {
+/// With `concat`, Q and K each get one more column per head, constants concatenated on the
+/// last axis as an ALiBi model writes its position bias (Q: 1, K: slope_h * position), so the
+/// attention's head size is 5 for Q and K and V keeps 4.
+private func blockIR(name: String = "block", concat: Bool = false) -> String {
   let n = hidden
+  let qk = concat ? headSize + 1 : headSize
+  let qIn = concat ? "%q4" : "%q3", kIn = concat ? "%k4" : "%k3"
+  let extra = !concat ? "" : """
+    %qc = const f32[1,\(heads),\(seqLen),1] \(dense([Float](repeating: 1, count: heads * seqLen)))
+    %kc = const f32[1,\(heads),\(seqLen),1] \(dense((0..<heads * seqLen).map { Float($0 % seqLen) * -0.25 * Float($0 / seqLen + 1) }))
+    %q4 = onnx.Concat(%q3, %qc) {axis = -1} : f32[1,\(heads),\(seqLen),\(qk)]
+    %k4 = onnx.Concat(%k3, %kc) {axis = -1} : f32[1,\(heads),\(seqLen),\(qk)]
+
+  """
   return """
   graph @\(name)(%x: f32[1,\(seqLen),\(n)]) {
     %wpre = const f32[\(n),\(n)] \(dense(weights(1, n * n)))
@@ -48,7 +60,7 @@ private func blockIR(name: String = "block") -> String {
     %v0 = onnx.MatMul(%h, %wv) : f32[1,\(seqLen),\(n)] @"v"
     %v2 = onnx.Reshape(%v0, %heads) : f32[1,\(seqLen),\(heads),\(headSize)]
     %v3 = onnx.Transpose(%v2) {perm = [0, 2, 1, 3]} : f32[1,\(heads),\(seqLen),\(headSize)]
-    %a = graphc.Attention(%q3, %k3, %v3) {head_size = \(headSize), heads = \(heads), kv_heads = \(heads), mask = "causal", scale = 0.5} : f32[1,\(heads),\(seqLen),\(headSize)] @"attn"
+  \(extra)  %a = graphc.Attention(\(qIn), \(kIn), %v3) {head_size = \(qk), heads = \(heads), kv_heads = \(heads), mask = "causal", scale = 0.5} : f32[1,\(heads),\(seqLen),\(headSize)] @"attn"
     %a1 = onnx.Transpose(%a) {perm = [0, 2, 1, 3]} : f32[1,\(seqLen),\(heads),\(headSize)]
     %a2 = onnx.Reshape(%a1, %flat) : f32[1,\(seqLen),\(n)]
     %o0 = onnx.MatMul(%a2, %wo) {graphc.role = "o-proj"} : f32[1,\(seqLen),\(n)] @"o"
@@ -58,8 +70,8 @@ private func blockIR(name: String = "block") -> String {
   """
 }
 
-private func block() throws -> Graph {
-  let g = try parseGraph(blockIR())
+private func block(concat: Bool = false) throws -> Graph {
+  let g = try parseGraph(blockIR(concat: concat))
   try g.inferTypes()
   return g
 }
@@ -117,13 +129,14 @@ private func meanLogitStd(_ graph: Graph) throws -> [Double] {
   var sums = [Double](repeating: 0, count: heads)
   for s in samples {
     let out = try executeGraph(g, inputs: s)
-    let q = try #require(out["q"]).scalars(as: Float.self), k = try #require(out["k"]).scalars(as: Float.self)
+    let qt = try #require(out["q"]), q = qt.scalars(as: Float.self), k = try #require(out["k"]).scalars(as: Float.self)
+    let d = qt.shape[3]
     for h in 0..<heads {
       var logits: [Double] = []
       for i in 0..<seqLen {
         for j in 0...i {
           var dot = 0.0
-          for c in 0..<headSize { dot += Double(q[(h * seqLen + i) * headSize + c]) * Double(k[(h * seqLen + j) * headSize + c]) }
+          for c in 0..<d { dot += Double(q[(h * seqLen + i) * d + c]) * Double(k[(h * seqLen + j) * d + c]) }
           logits.append(0.5 * dot)
         }
       }
@@ -179,6 +192,25 @@ private func beta(_ g: Graph) throws -> Float? {
     let a = try #require(try alphas(g))
     #expect(abs(a[0] - 1.25) < 0.05 && abs(a[1] - 0.8) < 0.05, "\(a)")
     #expect(reports.last?.statistics["heads-scaled"] == 2)
+  }
+
+  /// Q concatenated with a constant column per head (the fixture LM's ALiBi form): alpha
+  /// folds into W_q, b_q and that column (per head), so the whole logit spread, position
+  /// term included, matches the teacher's within 1e-3; K's column is untouched.
+  @Test func queryConcatenatedWithConstants() throws {
+    let teacher = try block(concat: true)
+    let g = try block(concat: true)
+    // The unperturbed position term dilutes the detuning: no neutral band, so both heads fold.
+    let reports = try run("test-perturb,match-attention-temperature{neutral-band=0}", on: g, extra: [perturbPass(q: [0.8, 1.25], o: 1)])
+    #expect(reports.last?.statistics["heads-scaled"] == 2 && (reports.last?.statistics["layers-skipped"] ?? 0) == 0)
+    let t = try meanLogitStd(teacher), s = try meanLogitStd(g)
+    for h in 0..<heads { #expect(abs(s[h] / t[h] - 1) < 1e-3, "head \(h): \(s[h]) vs \(t[h])") }
+    let a = try #require(try alphas(g))
+    let concat = try #require(g.nodes.first { $0.op == "onnx.Concat" && $0.result === g.nodes(ofKind: "graphc.Attention").first?.operand(0) })
+    let column = try #require(concat.operand(1)?.constant).scalars(as: Float.self)
+    #expect(column == (0..<heads * seqLen).map { a[$0 / seqLen] })
+    let kConcat = try #require(g.nodes.first { $0.op == "onnx.Concat" && $0 !== concat })
+    #expect(kConcat.operand(1)?.name == "kc")
   }
 
   /// A head detuned by 0.5 needs alpha 2: clipped to clip-max (1.4), and counted.
@@ -238,15 +270,23 @@ private func beta(_ g: Graph) throws -> Float? {
     }
   }
 
-  /// With a quantized q-proj (QLinear), alpha goes into its DequantizeLinear scale per column:
-  /// the logit spread still matches the teacher's within 1e-3 and the integers do not change.
+  /// With a quantized q-proj (a QLinear dequantizing in its kernel, its result feeding the
+  /// float head reshape), alpha goes into its weight scales per column: the logit spread still
+  /// matches the teacher's within 1e-3 and the integer weights do not change.
   @Test func integerQueryProjection() throws {
     let teacher = try block()
     let g = try block()
+    let before = try block()
+    try run("quantize{keep-float=k;v;o;pre},test-shrink-q", on: before, extra: [shrinkDequant("q", by: 0.8)])
     try run("quantize{keep-float=k;v;o;pre},test-shrink-q,match-attention-temperature", on: g, extra: [shrinkDequant("q", by: 0.8)])
-    let dq = try #require(g.nodes.first { $0.op == "onnx.DequantizeLinear" && $0.operand(0)?.producer?.name == "q" })
-    #expect(try dq.attributes.int("axis") == -1)
-    #expect(dq.operand(1)?.constant?.shape == [hidden])
+    func qWeights(_ graph: Graph) throws -> Value {
+      let q = try #require(graph.nodes.first { $0.op == "graphc.QLinear" && $0.name == "q" })
+      #expect(q.attributes["dequantize"] == .int(1))
+      return try #require(q.operand(1))
+    }
+    let w0 = try qWeights(before), w1 = try qWeights(g)
+    #expect(try #require(w1.constant).bitwiseEqual(try #require(w0.constant)))
+    #expect(w1.type.quant?.axis == 1 && w1.type.quant?.scales.count == hidden && w1.type.quant != w0.type.quant)
     let t = try meanLogitStd(teacher), s = try meanLogitStd(g)
     for h in 0..<heads { #expect(abs(s[h] / t[h] - 1) < 1e-3, "head \(h): \(s[h]) vs \(t[h])") }
   }
@@ -286,6 +326,11 @@ private func shrinkDequant(_ layer: String, by factor: Float) -> GraphPass {
     for d in graph.nodes where d.op == "onnx.DequantizeLinear" && d.operand(0)?.producer?.name == layer {
       guard let s = d.operand(1)?.constant else { continue }
       context.setOperand(d, 1, to: context.makeConstant(.scalar(Float(s.double(at: 0)) * factor)))
+    }
+    // A QLinear that dequantizes itself: its weight scales are its dequantization scales.
+    for q in graph.nodes where q.op == "graphc.QLinear" && q.name == layer && q.result.type.dtype == .float32 {
+      guard let w = q.operand(1), let t = w.constant, let wq = w.type.quant else { continue }
+      context.setOperand(q, 1, to: context.makeConstant(t, name: w.name, quant: Quantization(axis: 1, scales: wq.scales.map { $0 * factor })))
     }
   }
 }
@@ -353,7 +398,13 @@ private let girTests = packageRoot + "/fixtures/passes/attention-temperature"
     let x = randomTensor(.float32, shape: [3, 8], rng: &rng)
     let q = try #require(try executeGraph(g, inputs: ["x": x])["y"]), f = try #require(try executeGraph(float, inputs: ["x": x])["y"])
     #expect(q.shape == [3, 4])
-    let lsb = try #require(g.nodes.first { $0.op == "graphc.QLinear" }?.result.type.quant?.scales.first)
-    #expect(compareTensors(q, f, rtol: 0, atol: Double(lsb) * 2) == nil)
+    // The result dequantizes in the kernel: the error is the input's and the weights' rounding,
+    // |dy| <= sum_k (|w| s_x / 2 + |x| s_w / 2 + s_x s_w / 4), bounded here with the largest |w|, |x|.
+    let layer = try #require(g.nodes.first { $0.op == "graphc.QLinear" })
+    let sx = Double(try #require(layer.operand(0)?.type.quant?.scales.first))
+    let sw = Double(try #require(layer.operand(1)?.type.quant?.scales.max()))
+    let maxW = weights(11, 32).map { abs(Double($0)) }.max() ?? 0
+    let maxX = (0..<x.count).map { abs(x.double(at: $0)) }.max() ?? 0
+    #expect(compareTensors(q, f, rtol: 0, atol: 8 * (maxW * sx / 2 + maxX * sw / 2 + sx * sw / 4)) == nil)
   }
 }

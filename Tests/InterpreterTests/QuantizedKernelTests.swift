@@ -212,14 +212,19 @@ struct QuantizedKernelTests {
   }
 
   @Test func missingResultParametersAreALoadError() throws {
-    let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
-    let ctx = KernelContext(
-      op: "graphc.QLinear", nodeName: "n", attributes: [:],
-      inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
-                   TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
-      outputTypes: [TensorType(.int8, shape: [1, 2])])
-    #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains("per-tensor quantization parameters") }
+    try expectQLinearLoadError(result: TensorType(.int8, shape: [1, 2]), saying: "per-tensor quantization parameters")
   }
+}
+
+/// Preparing a 1 x 2 by 2 x 2 QLinear whose result has type `result` fails with `text`.
+private func expectQLinearLoadError(result: TensorType, _ attributes: AttributeMap = [:], saying text: String) throws {
+  let kernel = try #require(KernelRegistry.shared.kernel(for: "graphc.QLinear"))
+  let ctx = KernelContext(
+    op: "graphc.QLinear", nodeName: "n", attributes: attributes,
+    inputTypes: [TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)),
+                 TensorType(.int8, shape: [2, 2], quant: Quantization(scale: 1))],
+    outputTypes: [result])
+  #expect { _ = try kernel.prepare(ctx) } throws: { "\($0)".contains(text) }
 }
 
 /// The C integer GEMM behind QLinear and QConv against the scalar fixed-point reference
@@ -237,8 +242,8 @@ struct QuantizedGemmExactTests {
   @Test(arguments: sizes, [(threads: 1, portable: false), (threads: 2, portable: false),
                            (threads: 1, portable: true), (threads: 2, portable: true)])
   func qlinearIsBitExact(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
-    graphc_sgemm_force_portable(config.portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     try InterpreterThreads.with(config.threads) {
       for (signed, int4, perChannel, constant) in [(true, false, true, false), (false, false, true, true), (true, true, false, true),
                                                    (false, true, true, false), (true, false, false, true)] {
@@ -289,8 +294,8 @@ struct QuantizedGemmExactTests {
 
   @Test(arguments: convCases, [false, true])
   func qconvIsBitExact(_ c: (Int, Int, Int, Int, Int, Int, Int, Bool), portable: Bool) throws {
-    graphc_sgemm_force_portable(portable ? 1 : 0)
-    defer { graphc_sgemm_force_portable(0) }
+    graphc_qgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
     let (cin, cout, group, size, kernel, stride, pad, unsigned) = c
     var rng = SeededRandom(seed: UInt64(cin * 100 + cout * 7 + size))
     let cg = cin / group, mg = cout / group, zx = unsigned ? 140 : -20
@@ -318,5 +323,91 @@ struct QuantizedGemmExactTests {
       if Int(y.double(at: (o * out + oh) * out + ow)) != want { mismatches += 1 }
     } } }
     #expect(mismatches == 0, "\(mismatches) of \(cout * out * out) differ")
+  }
+}
+
+/// The dequantizing epilogue (`dequantize = 1`, f32 result) against the same arithmetic done
+/// here: `y = clamp(Float(acc) * Float(s_x s_w[c]), clip)`, where `acc` is the exact int32 sum
+/// of bias and raw products (the bias absorbs the zero-point term), bit for bit on AVX2 and
+/// portable code, one and two threads; and against the real value `s_x s_w[c] acc` in double
+/// precision to within float rounding (relative 2^-23 of the conversion and the multiply).
+struct QuantizedDequantizeTests {
+  static let sizes: [(Int, Int, Int)] = [(1, 1, 1), (1, 7, 17), (5, 33, 31), (13, 9, 33), (40, 65, 47), (2, 513, 20)]
+  static let configs: [(threads: Int, portable: Bool)] = [(1, false), (2, false), (1, true), (2, true)]
+
+  @Test(arguments: sizes, configs)
+  func qlinearDequantizesTheSums(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
+    graphc_qgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
+    try InterpreterThreads.with(config.threads) {
+      for (signed, int4, constant, clip) in [(true, false, false, [Float]?.none), (false, true, true, [0, Float.infinity]),
+                                             (true, false, true, [-0.5, 0.75])] {
+        let (m, k, n) = size
+        var rng = SeededRandom(seed: UInt64(m * 131 + k * 17 + n) &+ (signed ? 5 : 0))
+        let zx = signed ? -9 : 130
+        let xv = ints(m * k, signed ? -128...127 : 0...255, &rng)
+        let wv = ints(k * n, int4 ? -7...7 : -127...127, &rng), bv = ints(n, -40000...40000, &rng)
+        let sx: Float = 0.0173
+        let sw = (0..<n).map { Float(0.0004 + 0.0003 * Double($0 % 11)) }
+        let dtype: DType = signed ? .int8 : .uint8
+        let y = try runQuantized(
+          "graphc.QLinear", ["dequantize": .int(1)].merging(clip.map { ["clip": .floats($0)] } ?? [:]) { $1 },
+          [(tensor(dtype, [m, k], xv), Quantization(scale: sx, zeroPoint: Int32(zx))),
+           (tensor(int4 ? .int4 : .int8, [k, n], wv), Quantization(axis: 1, scales: sw)),
+           (tensor(.int32, [n], bv), nil)],
+          result: TensorType(.float32, shape: [m, n]), constantWeights: constant)
+        var mismatches = 0, worst = 0.0
+        for i in 0..<m {
+          for j in 0..<n {
+            var acc = bv[j]
+            for p in 0..<k { acc += xv[i * k + p] * wv[p * n + j] }
+            let (lo, hi) = (clip?[0] ?? -.infinity, clip?[1] ?? .infinity)
+            let want = min(max(Float(acc) * Float(Double(sx) * Double(sw[j])), lo), hi)
+            let got = y.pointer(as: Float.self)[i * n + j]
+            if got.bitPattern != want.bitPattern { mismatches += 1 }
+            let real = min(max(Double(sx) * Double(sw[j]) * Double(acc), Double(lo)), Double(hi))
+            worst = max(worst, abs(Double(got) - real) / max(abs(real), 1e-30))
+          }
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(m * n) differ (m \(m) k \(k) n \(n) signed \(signed) int4 \(int4))")
+        #expect(worst <= 2.5e-7, "relative error \(worst) vs the real value")
+      }
+    }
+  }
+
+  @Test(arguments: [false, true])
+  func qconvDequantizesTheSums(portable: Bool) throws {
+    graphc_qgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_qgemm_force_portable(0) }
+    let (cin, cout, size, kernel, pad, zx) = (3, 20, 7, 3, 1, -20)
+    var rng = SeededRandom(seed: 99)
+    let xv = ints(2 * cin * size * size, -128...127, &rng)
+    let wv = ints(cout * cin * kernel * kernel, -127...127, &rng), bv = ints(cout, -9000...9000, &rng)
+    let sw = (0..<cout).map { Float($0 + 1) * 0.0007 }, sx: Float = 0.05
+    let y = try runQuantized(
+      "graphc.QConv", ["pads": .ints([pad, pad, pad, pad]), "clip": .floats([0, .infinity]), "dequantize": .int(1)],
+      [(tensor(.int8, [2, cin, size, size], xv), Quantization(scale: sx, zeroPoint: Int32(zx))),
+       (tensor(.int8, [cout, cin, kernel, kernel], wv), Quantization(axis: 0, scales: sw)),
+       (tensor(.int32, [cout], bv), nil)],
+      result: TensorType(.float32, shape: [2, cout, size, size]))
+    var mismatches = 0
+    for b in 0..<2 { for o in 0..<cout { for oh in 0..<size { for ow in 0..<size {
+      var acc = bv[o]
+      for ci in 0..<cin { for kh in 0..<kernel { for kw in 0..<kernel {
+        let ih = oh - pad + kh, iw = ow - pad + kw
+        // Padding holds the zero point (real zero); the kernel sums raw products.
+        let xq = (ih < 0 || ih >= size || iw < 0 || iw >= size) ? zx : xv[((b * cin + ci) * size + ih) * size + iw]
+        acc += wv[((o * cin + ci) * kernel + kh) * kernel + kw] * xq
+      } } }
+      let want = max(Float(acc) * Float(Double(sx) * Double(sw[o])), 0)
+      if y.pointer(as: Float.self)[((b * cout + o) * size + oh) * size + ow].bitPattern != want.bitPattern { mismatches += 1 }
+    } } } }
+    #expect(mismatches == 0, "\(mismatches) of \(2 * cout * size * size) differ")
+  }
+
+  @Test func resultTypeAndDequantizeMustAgree() throws {
+    try expectQLinearLoadError(result: TensorType(.float32, shape: [1, 2]), saying: "an f32 result needs dequantize = 1")
+    try expectQLinearLoadError(result: TensorType(.int8, shape: [1, 2], quant: Quantization(scale: 1)), ["dequantize": .int(1)],
+                               saying: "dequantize = 1 needs an f32 result")
   }
 }

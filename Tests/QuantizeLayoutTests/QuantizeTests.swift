@@ -77,11 +77,14 @@ private func compileMLP(_ pipeline: String, calibration: [[String: Tensor]]) thr
   @Test func consecutiveLayersShareIntegersAndEachLayerIsReported() throws {
     let (_, reports, graph) = try compileMLP("canonicalize,quantize", calibration: Self.calibration)
     // fc1 (+bias, +relu) feeds fc2 directly: one QuantizeLinear at the input, one more after
-    // the float Sigmoid; dequantize after fc2 (before Sigmoid) and at the output.
+    // the float Sigmoid; fc2 (before the Sigmoid) and fc3 (the output) dequantize in their
+    // kernels, so no DequantizeLinear is left and only fc1's result is int8.
     #expect(graph.nodes.filter { $0.op == "onnx.QuantizeLinear" }.count == 2)
-    #expect(graph.nodes.filter { $0.op == "onnx.DequantizeLinear" }.count == 2)
+    #expect(!graph.nodes.contains { $0.op == "onnx.DequantizeLinear" })
     let qlinear = graph.nodes.filter { $0.op == "graphc.QLinear" }
     #expect(qlinear.first?.attributes["clip"] == .floats([0, .infinity]))
+    #expect(qlinear.map(\.result.type.dtype) == [.int8, .float32, .float32])
+    #expect(qlinear.map { $0.attributes["dequantize"] } == [nil, .int(1), .int(1)])
     let report = try #require(reports.first { $0.pass == "quantize" })
     let remarks = report.diagnostics.filter { $0.severity == .remark }
     #expect(remarks.filter { $0.message.hasPrefix("W8A8: weights") }.count == 3)

@@ -21,10 +21,12 @@ let teacherSnapshot = "float"
 ///     %o  = graphc.Attention(%qh, %kh, %v)     %o  = graphc.Attention(...) {atm_alpha = [a0, a1, ...]}
 ///
 /// When Q comes from a `graphc.QLinear`, its `DequantizeLinear` scale becomes per column
-/// (`s * alpha_h`, `axis = -1`): the integers and their calibrated range are unchanged.
+/// (`s * alpha_h`, `axis = -1`), or, when the QLinear dequantizes itself (`dequantize = 1`),
+/// its weight scales do: the integers and their calibrated range are unchanged.
 ///
 /// Limits: Q must be a homogeneous linear function of one layer's output (see `querySite`),
-/// with output column n in head n / head_size; a layer where it is not (QK-norm, a packed QKV
+/// with output column n in head n / head_size, optionally concatenated on its last axis with
+/// constants (scaled per head as well); a layer where it is not (QK-norm, a packed QKV
 /// projection) is left alone with a warning, since the attention kernel has no per-head scale.
 /// Softcapping, if any, sees the rescaled logits.
 public let matchAttentionTemperature = GraphPass(
@@ -35,10 +37,10 @@ public let matchAttentionTemperature = GraphPass(
 ) { graph, context in
   let options = try MatchingOptions(context.options, pass: context.passName)
   let teacher = try context.requireSnapshot(named: teacherSnapshot, hint: "run quantize before match-attention-temperature")
-  var layers: [(student: Node, teacher: Node, site: FoldSite)] = []
+  var layers: [(student: Node, teacher: Node, site: QuerySite)] = []
   for (s, t) in attentionPairs(student: graph, teacher: teacher, context) {
     let heads = try s.attributes.int(AttentionAttr.heads, default: 0)
-    guard let site = querySite(of: s, in: graph), let d = s.operand(0)?.type.dims?.last?.value, site.columns == heads * d else {
+    guard let site = querySite(of: s, in: graph), site.site.columns == heads * site.headSize else {
       context.count("layers-skipped")
       context.diagnose(.warning, "alpha not applied: Q is not a per-head linear function of one linear layer (the kernel has no per-head scale)", at: s)
       continue
@@ -59,13 +61,12 @@ public let matchAttentionTemperature = GraphPass(
       context.count(f.value == 1 ? "heads-neutral" : "heads-scaled")
     }
     let alphas = factors.map(\.value), raw = factors.map(\.raw)
-    if alphas.contains(where: { $0 != 1 }), let n = layer.site.columns {
-      try layer.site.fold((0..<n).map { alphas[$0 / (n / heads)] }, context)
-    }
+    if alphas.contains(where: { $0 != 1 }) { try layer.site.fold(alphas, context) }
     let earlier = (try? layer.student.attributes.floats(AttentionScalingAttr.alpha)).flatMap { $0?.count == heads ? $0 : nil }
     let recorded = zip(alphas, earlier ?? alphas.map { _ in 1 }).map(*)
     context.setAttribute(layer.student, AttentionScalingAttr.alpha, .floats(recorded))
-    let folded = alphas.contains { $0 != 1 } ? "folded into '\(layer.site.linear.name)'" : "all neutral, nothing folded"
+    let also = layer.site.constants.isEmpty ? "" : " and the constant columns concatenated to Q"
+    let folded = alphas.contains { $0 != 1 } ? "folded into '\(layer.site.site.linear.name)'\(also)" : "all neutral, nothing folded"
     context.diagnose(.remark, "alpha per head \(formatFactors(alphas)) (measured \(formatFactors(raw))): \(folded)", at: layer.student)
   }
 }
@@ -75,7 +76,8 @@ public let matchAttentionTemperature = GraphPass(
 /// projection's output before the residual add; `beta_l = clip(RMS(Z_T,l) / (RMS(Z_S,l) + 1e-6))`
 /// over every element of every calibration sample, 1 in the neutral band, folded into the
 /// layer: `W_o *= beta`, `b_o *= beta` for a float layer, the output `DequantizeLinear` scale
-/// `*= beta` for a `graphc.QLinear` (the integers do not change).
+/// (or the weight scales of a dequantizing one) `*= beta` for a `graphc.QLinear` (the integers
+/// do not change).
 ///
 ///     %z = onnx.MatMul(%a, %wo) {graphc.role = "o-proj"}  ->  %z = onnx.MatMul(%a, %wo') {graphc.role = "o-proj", ohb_beta = 1.07}
 ///

@@ -10,15 +10,18 @@ import PassKit
 ///   of a constant `[N]` that is its single user: the weight's columns and the bias scale;
 /// - `integer`: `graphc.QLinear` whose result only feeds one `DequantizeLinear` with constant
 ///   parameters: the dequantization scale becomes per column (`s[n] *= f[n]`, `axis = -1`), so
-///   the integers, and their calibrated range, do not change.
+///   the integers, and their calibrated range, do not change;
+/// - `dequantizing`: `graphc.QLinear` with `dequantize = 1` (f32 result `s_x s_w[n] acc`): the
+///   weight scales become `s_w[n] *= f[n]` (per column), the integer weights unchanged.
 enum FoldSite {
   case float(linear: Node, bias: Node?)
   case integer(linear: Node, dequantize: Node)
+  case dequantizing(linear: Node)
 
   /// The layer node (what carries `graphc.role` and the `ohb_beta` record).
   var linear: Node {
     switch self {
-    case .float(let l, _), .integer(let l, _): return l
+    case .float(let l, _), .integer(let l, _), .dequantizing(let l): return l
     }
   }
 
@@ -27,6 +30,7 @@ enum FoldSite {
     switch self {
     case .float(let l, let b): return (b ?? l).result
     case .integer(_, let d): return d.result
+    case .dequantizing(let l): return l.result
     }
   }
 
@@ -35,6 +39,11 @@ enum FoldSite {
 
   /// The site of a layer node: a float MatMul/Gemm (with its bias Add) or a QLinear.
   init?(layer node: Node) {
+    if node.op == "graphc.QLinear", node.result.type.dtype == .float32 {
+      guard (try? node.attributes.int("dequantize", default: 0)) == 1, node.operand(1)?.constant != nil else { return nil }
+      self = .dequantizing(linear: node)
+      return
+    }
     if node.op == "graphc.QLinear" {
       guard let d = node.result.singleUser, d.op == "onnx.DequantizeLinear", d.operand(0) === node.result,
             d.operand(1)?.constant?.dtype == .float32, d.operand(2).map({ $0.constant != nil }) ?? true else { return nil }
@@ -101,6 +110,13 @@ enum FoldSite {
       let z = (0..<n).map { c in Int32(zp.map { $0.double(at: $0.count == n ? c : 0) } ?? 0) }
       context.setOperand(d, 2, to: context.makeConstant(Self.integers(zdtype, z), name: d.operand(2)?.name ?? ""))
       context.setAttribute(d, "axis", .int(-1))
+    case .dequantizing(let l):
+      guard let wv = l.operand(1), let w = wv.constant, let q = wv.type.quant, q.axis == nil || q.axis == 1,
+            q.scales.count == n || q.scales.count == 1 else {
+        throw GraphError("the weight needs per-tensor or per-column scales", node: l.name, op: l.op)
+      }
+      let scales = (0..<n).map { q.scales[q.scales.count == 1 ? 0 : $0] * f($0) }
+      context.setOperand(l, 1, to: context.makeConstant(w, name: wv.name, quant: Quantization(axis: 1, scales: scales)))
     }
   }
 
@@ -134,6 +150,30 @@ private enum Dependence {
   case independent, homogeneous(FoldSite), other
 }
 
+/// Where an attention's Q takes a per-head factor: a fold site whose output column n belongs to
+/// head `n / headSize`, and constants concatenated to it on Q's last axis (scaled per head too).
+struct QuerySite {
+  let site: FoldSite
+  /// The site's columns per head (Q's head size less the concatenated constants' columns).
+  let headSize: Int
+  let constants: [(concat: Node, index: Int)]
+
+  /// Scales Q's head h by `alphas[h]`: the site's columns of head h, and head h (axis 1) of
+  /// each concatenated constant (a new constant; the old one may have other users).
+  func fold(_ alphas: [Float], _ context: PassContext) throws {
+    let heads = alphas.count
+    try site.fold((0..<heads * headSize).map { alphas[$0 / headSize] }, context)
+    for (concat, i) in constants {
+      guard let v = concat.operand(i), let c = v.constant, c.rank == 4, c.shape[1] == heads else {
+        throw GraphError("the concatenated constant is not [B, \(heads), S, c]", node: concat.name, op: concat.op)
+      }
+      let inner = c.shape[2] * c.shape[3]
+      let scaled = (0..<c.count).map { Float(c.double(at: $0)) * alphas[($0 / inner) % heads] }
+      context.setOperand(concat, i, to: context.makeConstant(.float32(c.shape, scaled), name: v.name))
+    }
+  }
+}
+
 /// The fold site whose output reaches `q` (an attention's Q) through ops that are linear and
 /// homogeneous in it and keep each head's columns apart: head Reshape/Transpose, Slice, Split,
 /// Concat, Neg, Squeeze/Unsqueeze, Mul/Div by a value that does not depend on it, and Add/Sub
@@ -141,10 +181,30 @@ private enum Dependence {
 /// user of their results must be on the way too (or the attention), so that scaling the site
 /// changes nothing else. Nil when Q is not such a function of one site (a QK-norm, for one).
 ///
+/// Q may also be such a value concatenated on its last axis with constants `[B, heads, S, c]`
+/// (an ALiBi model that writes its position bias as an extra Q/K column): scaling head h of Q
+/// then scales head h of those constants too (`QuerySite.fold`), so the whole logit
+/// `Q_h K_hᵀ` that ATM measures is scaled by alpha_h.
+///
 /// Limits: the site's output column n is assumed to belong to head n / head_size (the
 /// `[..., heads, head_size]` reshape exporters write); the search visits at most 512 values.
-func querySite(of attention: Node, in graph: Graph) -> FoldSite? {
-  guard let q = attention.operand(0) else { return nil }
+func querySite(of attention: Node, in graph: Graph) -> QuerySite? {
+  guard var q = attention.operand(0), let heads = try? attention.attributes.int(AttentionAttr.heads) else { return nil }
+  // A last-axis Concat of one computed value and constants [B, heads, S, c]: fold through it.
+  var constants: [(concat: Node, index: Int)] = []
+  var concat: Node? = nil
+  if let cat = q.producer, cat.op == "onnx.Concat", q.type.rank == 4,
+     let axis = try? cat.attributes.int("axis"), axis == -1 || axis == 3 {
+    let computed = cat.operands.indices.filter { cat.operands[$0]?.constant == nil }
+    let parts = cat.operands.indices.filter { cat.operands[$0]?.constant != nil }
+    if computed.count == 1, let v = cat.operands[computed[0]],
+       parts.allSatisfy({ i in cat.operands[i]?.constant.map { $0.rank == 4 && $0.dtype == .float32 && $0.shape[1] == heads } ?? false }),
+       q.users.allSatisfy({ $0 === attention }), !graph.isOutput(q) {
+      constants = parts.map { (cat, $0) }
+      concat = cat
+      q = v
+    }
+  }
   var memo: [ObjectIdentifier: Dependence] = [:]
   var budget = 512
   var path: [Node] = []
@@ -194,18 +254,19 @@ func querySite(of attention: Node, in graph: Graph) -> FoldSite? {
     }
   }
 
-  guard case .homogeneous(let site) = classify(q) else { return nil }
+  guard case .homogeneous(let site) = classify(q), let headSize = q.type.dims?.last?.value else { return nil }
   // The site's own nodes are its business; every other node on the way must feed only the way.
-  let way = Set(path.map(ObjectIdentifier.init)).union([ObjectIdentifier(attention)])
+  let way = Set((path + [attention] + (concat.map { [$0] } ?? [])).map(ObjectIdentifier.init))
   let siteNodes: [Node] = {
     switch site {
     case .float(let l, let b): return [l] + (b.map { [$0] } ?? [])
     case .integer(let l, let d): return [l, d]
+    case .dequantizing(let l): return [l]
     }
   }()
   for n in path where !siteNodes.contains(where: { $0 === n }) {
     for r in n.results where graph.isOutput(r) || r.users.contains(where: { !way.contains(ObjectIdentifier($0)) }) { return nil }
   }
   guard !graph.isOutput(site.output), site.output.users.allSatisfy({ way.contains(ObjectIdentifier($0)) }) else { return nil }
-  return site
+  return QuerySite(site: site, headSize: headSize, constants: constants)
 }

@@ -21,10 +21,8 @@ struct Layer {
   let output: Value
   /// The fused activation in real units, folded into the requantization clamp.
   let clip: [Float]?
-  /// `graphc.FusedConv` with a residual Z: the add (and, when `floatActivation` is set, the
-  /// activation after it) stays in float after the DequantizeLinear. The integer result is
-  /// then not `output` but `conv + B` (or `act(conv + B)`), which calibration observes on a
-  /// probe node (`probeAttributes`).
+  /// `graphc.FusedConv` with a residual Z: the QConv dequantizes in its kernel and the add
+  /// (and, when `floatActivation` is set, the activation after it) stays in float after it.
   let hasResidual: Bool
   let floatActivation: FusedActivation?
 
@@ -54,14 +52,6 @@ struct Layer {
   }
 
   private static let integerActivations: Set<FusedActivation.Kind> = [.none, .relu, .clip]
-
-  /// The attributes of the probe `graphc.FusedConv(X, W, B)` whose result is the layer's
-  /// integer result (conv attributes, plus the activation when it is applied before the add).
-  var probeAttributes: AttributeMap {
-    var a = convAttributes
-    if floatActivation == nil, let act = try? FusedActivation(attributes: node.attributes) { a.merge(act.attributes()) { $1 } }
-    return a
-  }
 
   /// The window attributes QConv takes from the matched conv.
   var convAttributes: AttributeMap {
@@ -174,17 +164,19 @@ struct LayerRewriter {
   let weightType: DType
   /// Integer versions of float activations already quantized, by value.
   private var quantized: [ObjectIdentifier: Value] = [:]
-  /// DequantizeLinear nodes this pass inserted (erased at the end when unused).
-  private var dequantizations: [Node] = []
+  /// DequantizeLinear nodes this pass inserted, with the integer op each reads (erased at the
+  /// end when unused, fused into the op when they are its only reader).
+  private var dequantizations: [(op: Node, dequantize: Node)] = []
 
   init(context: PassContext, weightType: DType) {
     self.context = context
     self.weightType = weightType
   }
 
-  /// Replaces `layer` by its integer form between a QuantizeLinear (or shared integers) and a
-  /// DequantizeLinear; a residual add and the activation after it follow in float.
-  mutating func rewrite(_ layer: Layer, input: ActivationParameters, output: ActivationParameters) throws {
+  /// Replaces `layer` by its integer form after a QuantizeLinear (or shared integers): before a
+  /// DequantizeLinear with the `output` parameters, or, with none (a layer with a residual),
+  /// dequantizing in its kernel; a residual add and the activation after it follow in float.
+  mutating func rewrite(_ layer: Layer, input: ActivationParameters, output: ActivationParameters?) throws {
     let node = layer.node
     let w = quantizeWeights(layer.weight, axis: layer.kind == .linear ? 1 : 0, type: weightType)
     let bias = integerBias(layer, w, input: input)
@@ -198,12 +190,18 @@ struct LayerRewriter {
     if let clip = layer.clip { attributes["clip"] = .floats(clip) }
     if case .string(let role)? = node.attributes["graphc.role"] { attributes["graphc.role"] = .string(role) }
     let op = layer.kind == .linear ? "graphc.QLinear" : "graphc.QConv"
-    let q = try context.insert(op, before: node, operands: [xq, wv, bv], attributes: attributes)
-    context.setQuantization(of: q.result, output.quantization)
-    let deq = try context.insert("onnx.DequantizeLinear", before: node, name: node.name + ".dequantize",
-                                 operands: [q.result] + scaleAndZeroPoint(output))
-    dequantizations.append(deq)
-    var result = deq.result
+    var result: Value
+    if let output {
+      let q = try context.insert(op, before: node, operands: [xq, wv, bv], attributes: attributes)
+      context.setQuantization(of: q.result, output.quantization)
+      let deq = try context.insert("onnx.DequantizeLinear", before: node, name: node.name + ".dequantize",
+                                   operands: [q.result] + scaleAndZeroPoint(output))
+      dequantizations.append((q, deq))
+      result = deq.result
+    } else {
+      attributes["dequantize"] = .int(1)
+      result = try context.insert(op, before: node, operands: [xq, wv, bv], attributes: attributes).result
+    }
     if layer.hasResidual {
       guard let z = node.operand(3) else { throw GraphError("the layer lost its residual", node: node.name, op: node.op) }
       result = try context.insert("onnx.Add", before: node, name: node.name + ".residual", operands: [result, z]).result
@@ -225,11 +223,25 @@ struct LayerRewriter {
   }
 
   /// Drops dequantizations whose float result nobody reads any more (the next layer reads
-  /// the integers directly).
-  mutating func eraseDeadDequantizations() {
-    for d in dequantizations where d.isLive && d.result.uses.isEmpty && !context.graph.isOutput(d.result) {
+  /// the integers directly), then fuses each remaining one into its integer op when it is the
+  /// op's only reader: the op gets `dequantize = 1` and an f32 result, computed from the int32
+  /// sums, so a layer feeding float ops or a graph output is not rounded to an int8 step first.
+  ///
+  ///     %y = graphc.QLinear(%xq, %wq, %bq) : i8[…] q<…>   ->   %d = graphc.QLinear(%xq, %wq, %bq) {dequantize = 1} : f32[…]
+  ///     %d = onnx.DequantizeLinear(%y, %sy, %zy)
+  mutating func finishDequantizations() throws {
+    for (_, d) in dequantizations where d.isLive && d.result.uses.isEmpty && !context.graph.isOutput(d.result) {
       context.erase(d)
     }
+    for (q, d) in dequantizations where d.isLive && q.result.uses.count == 1 {
+      var attributes = q.attributes
+      attributes["dequantize"] = .int(1)
+      let fused = try context.insert(q.op, before: q, name: q.name, operands: q.operands, attributes: attributes)
+      context.replaceAllUses(of: d.result, with: fused.result)
+      context.erase(d)
+      context.erase(q)
+    }
+    dequantizations = []
   }
 
   /// The int8 form of `x`: a value made earlier, the integer input of a matching

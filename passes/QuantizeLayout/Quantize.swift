@@ -16,18 +16,20 @@ import PassKit
 ///
 /// Consecutive quantized layers share one integer value: a layer whose input is another's
 /// DequantizeLinear with the same parameters reads the integers directly, so quantize and
-/// dequantize remain only at float boundaries.
+/// dequantize remain only at float boundaries. A layer whose integers only a DequantizeLinear
+/// reads (its result feeds float ops or a graph output) dequantizes in its kernel instead
+/// (`dequantize = 1`, f32 result straight from the int32 sums): its output is rounded once, not
+/// again to an int8 step (see `LayerRewriter.finishDequantizations`).
 ///
 /// Conv fusion's `graphc.FusedConv` (the `default` preset runs before this pass) becomes a
 /// QConv when its activation is none, relu or clip: the activation folds into the
-/// requantization clamp. With a residual Z, the integer result is `conv + B` (calibrated on a
-/// probe) and the add stays in float after the DequantizeLinear, exact in the dequantized conv
-/// output with no second rounding; a relu/clip applied after the add follows it as a float op
-/// (`residual_after_activation = 1`: the activation folds, then the add):
+/// requantization clamp. With a residual Z, the QConv dequantizes `conv + B` in its kernel and
+/// the add stays in float after it (so the conv's output has no calibrated range of its own);
+/// a relu/clip applied after the add follows it as a float op (`residual_after_activation = 1`:
+/// the activation folds into the QConv, then the add):
 ///
-///     %r = graphc.FusedConv(%x, %w, %b, %z)       %c = graphc.QConv(%xq, %wq, %bq) : i8[…]
-///          {activation = "relu"}             ->   %d = onnx.DequantizeLinear(%c, …)
-///                                                 %s = onnx.Add(%d, %z)
+///     %r = graphc.FusedConv(%x, %w, %b, %z)       %c = graphc.QConv(%xq, %wq, %bq) {dequantize = 1} : f32[…]
+///          {activation = "relu"}             ->   %s = onnx.Add(%c, %z)
 ///                                                 %r = onnx.Relu(%s)
 ///
 /// Layout policy: `keep-float` patterns name layers to leave in float, matched against the
@@ -95,12 +97,12 @@ public let quantize = GraphPass(
   let constantBytesBefore = liveConstantBytes(graph)
   var planned: [PlannedLayer] = []
   for (layer, range) in zip(layers, try calibratedRanges(layers, method: options.method, samples: samples, context: context)) {
-    guard let x = range.input, let y = range.output else {
+    guard let x = range.input, layer.hasResidual || range.output != nil else {
       context.count("layers-uncalibrated")
       context.diagnose(.warning, "kept in float: calibration saw no finite values around this layer", at: layer.node)
       continue
     }
-    planned.append(PlannedLayer(layer: layer, input: ActivationParameters(x), output: ActivationParameters(y)))
+    planned.append(PlannedLayer(layer: layer, input: ActivationParameters(x), output: range.output.map(ActivationParameters.init)))
   }
 
   // Sensitivity: which layers stay float, and each layer's error alone (by node).
@@ -144,27 +146,17 @@ public let quantize = GraphPass(
     """)
 }
 
-/// Calibrated ranges of each layer's input and integer result. A layer with a residual has no
-/// value holding its integer result (`conv + B`, or `act(conv + B)`), so a probe
-/// `graphc.FusedConv(X, W, B)` computes it during calibration and is erased afterwards.
+/// Calibrated ranges of each layer's input and int8 result (none for a layer with a residual,
+/// whose result is dequantized in its kernel before the float add).
 private func calibratedRanges(
   _ layers: [Layer], method: RangeMethod, samples: CalibrationSamples?, context: PassContext
 ) throws -> [(input: (lo: Float, hi: Float)?, output: (lo: Float, hi: Float)?)] {
-  var observed: [Value] = [], probes: [Node] = []
-  for layer in layers {
-    observed.append(layer.input)
-    if layer.hasResidual {
-      let probe = try context.insert("graphc.FusedConv", before: layer.node, name: layer.node.name + ".probe",
-                                     operands: Array(layer.node.operands.prefix(3)), attributes: layer.probeAttributes)
-      probes.append(probe)
-      observed.append(probe.result)
-    } else {
-      observed.append(layer.output)
-    }
+  let observed = layers.flatMap { $0.hasResidual ? [$0.input] : [$0.input, $0.output] }
+  var ranges = try context.activationRanges(for: observed, method: method, samples: samples)[...]
+  return layers.map { layer in
+    let input = ranges.removeFirst()
+    return (input, layer.hasResidual ? nil : ranges.removeFirst())
   }
-  let ranges = try context.activationRanges(for: observed, method: method, samples: samples)
-  for probe in probes { context.erase(probe) }
-  return layers.indices.map { (ranges[2 * $0], ranges[2 * $0 + 1]) }
 }
 
 /// The family's passes, for the driver's registry.

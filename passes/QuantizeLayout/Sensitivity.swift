@@ -4,11 +4,12 @@
 import GraphIR
 import PassKit
 
-/// A layer chosen for quantization with its calibrated input and output parameters.
+/// A layer chosen for quantization with its calibrated input and int8 output parameters (none
+/// for a layer with a residual, which dequantizes in its kernel).
 struct PlannedLayer {
   let layer: Layer
   let input: ActivationParameters
-  let output: ActivationParameters
+  let output: ActivationParameters?
 }
 
 /// Rewrites `planned` (in schedule order) through `context`: the same code for the pipeline's
@@ -17,7 +18,7 @@ struct PlannedLayer {
 func applyLayout(_ planned: [PlannedLayer], weightType: DType, context: PassContext) throws {
   var rewriter = LayerRewriter(context: context, weightType: weightType)
   for p in planned { try rewriter.rewrite(p.layer, input: p.input, output: p.output) }
-  rewriter.eraseDeadDequantizations()
+  try rewriter.finishDequantizations()
 }
 
 /// The sensitivity-driven layout (PASSES.md §3).

@@ -66,8 +66,9 @@ void graphc_leave_parallel_body(int previous);
 /// NULL if it cannot be allocated. The contents do not survive a call for a larger size.
 void *graphc_thread_scratch(int slot, size_t bytes);
 
-/// Element kinds of the integer GEMM's operands and result.
-enum { GRAPHC_Q_S8 = 0, GRAPHC_Q_U8 = 1, GRAPHC_Q_S4 = 2 };
+/// Element kinds of the integer GEMM's operands and result (GRAPHC_Q_F32: result only, the
+/// sums dequantized instead of requantized).
+enum { GRAPHC_Q_S8 = 0, GRAPHC_Q_U8 = 1, GRAPHC_Q_S4 = 2, GRAPHC_Q_F32 = 3 };
 
 /// A matrix operand of graphc_qgemm_serial: element (r, c) is element number
 /// `offset + r * ld + c` of `data`, read as int8, uint8, or packed int4 (two per byte, the even
@@ -88,6 +89,9 @@ typedef struct {
 /// multiplies by multiplier[ch] * 2^(shift[ch] - 31) with `shift` in -31...30. The channel `ch`
 /// of C[i][j] is its global row (channel_axis 0) or column (1); with per_channel 0, multiplier
 /// and shift are read at index 0. `bias` (per channel) may be NULL.
+/// A GRAPHC_Q_F32 result is dequantized instead: y = clamp((float)(bias[ch] + acc) * scale[ch],
+/// flo, fhi) in float32 (the int32 sum converted with round-to-nearest, one multiply, no FMA);
+/// `scale` (per channel like `multiplier`) and flo/fhi are read only then.
 typedef struct {
   const int32_t *bias;
   const int32_t *multiplier;
@@ -95,13 +99,15 @@ typedef struct {
   int per_channel;
   int channel_axis;
   int32_t zero_point, lo, hi;
+  const float *scale;
+  float flo, fhi;
 } graphc_qrequant;
 
 /// Serial integer GEMM: C[i][j] = requantize(sum_p A[i][p] * B[p][j]) for i < m, j < n, with
 /// exact int32 sums (wrapping like the interpreter's `&+`). A is m x k, B is k x n; C[i][j] is
-/// byte `c[i * ldc + j]`, written as c_kind (GRAPHC_Q_S8 or GRAPHC_Q_U8). row0 and col0 are the
-/// global index of this block's first row and column, for the channel lookup. Requires m, n > 0,
-/// k >= 0. Packs into thread scratch, so several threads may run it on disjoint blocks of C.
+/// element `c[i * ldc + j]`, written as c_kind (GRAPHC_Q_S8 or GRAPHC_Q_U8 bytes, GRAPHC_Q_F32
+/// floats). row0 and col0 are the global index of this block's first row and column, for the
+/// channel lookup. Requires m, n > 0, k >= 0. Packs into thread scratch, so several threads may run it on disjoint blocks of C.
 void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const graphc_qoperand *b,
                         const graphc_qrequant *rq, long row0, long col0, void *c, long ldc, int c_kind);
 
@@ -118,8 +124,11 @@ void graphc_quantize_f32_8(const float *x, long n, float scale, int32_t zero_poi
 enum { GRAPHC_QGEMM_MR = 6, GRAPHC_QGEMM_NR = 16 };
 
 /// The integer kernel in use: 2 = AVX2 (when the CPU has it), 1 = portable C. Forced to
-/// portable by graphc_sgemm_force_portable, as the float kernel.
+/// portable by graphc_sgemm_force_portable, as the float kernel, or by
+/// graphc_qgemm_force_portable alone (for tests of the integer kernels that must not change
+/// which float kernel other tests running at the same time see).
 int graphc_qgemm_isa(void);
+void graphc_qgemm_force_portable(int on);
 
 /// Window of a 2-D depthwise convolution (one channel): input IH x IW, output OH x OW, kernel
 /// KH x KW, strides, dilations and leading pads (all positive except pads >= 0).
@@ -140,6 +149,11 @@ void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int 
 /// planes of x, for the output positions [p0, p1) (flat oh * ow + ow): row (c, kh, kw) of col
 /// (length p1 - p0) holds the tap of each position, 0 in the padding.
 void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col);
+
+/// graphc_im2col2d_f32 for 8-bit elements (int8 or uint8, as bytes), `pad` in the padding (the
+/// input's zero point, so padding is real zero). Defined in qim2col.c.
+void graphc_im2col2d_8(const graphc_dw_shape *s, const uint8_t *x, long channels, long p0, long p1, uint8_t pad,
+                       uint8_t *col);
 
 /// 2-D MaxPool of one plane (`s` as for depthwise): each output is the first in-bounds tap in
 /// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.

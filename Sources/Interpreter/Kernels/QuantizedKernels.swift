@@ -29,7 +29,7 @@ let quantizedKernels: [String: Kernel] = [
         b.packed = UnsafePointer(prepacked.panels)
       }
       qgemm(m: m, n: n, k: k, a: operand(x, ld: k, kind: kind), b: b, rq, bias: bias, channelAxis: 1,
-            c: y.rawPointer, ldc: n, cKind: kind)
+            c: y.rawPointer, ldc: n)
     }
   },
   "graphc.QConv": Kernel { ctx in
@@ -64,37 +64,64 @@ let quantizedKernels: [String: Kernel] = [
 /// Per output channel fixed-point multipliers `s_x s_w[c] / s_y`, the output zero point and
 /// the clamp range (storage range narrowed by the fused activation). Built once at load from
 /// the quantization parameters on the operand and result types.
+///
+/// An f32 result (the op's `dequantize = 1`) skips requantization: `y = clamp(float(acc) *
+/// s_x s_w[c], lo, hi)` with the fused activation's bounds in real units (`scales`, `floatLo`,
+/// `floatHi`), so a layer whose result feeds float ops is rounded once, by its weights and
+/// input, not again to an int8 output step.
 struct Requantization {
   /// Per channel (or one) Q31 multipliers and shifts of `QuantizedMultiplier`, as the C kernel
-  /// reads them.
+  /// reads them (zeros for an f32 result).
   var m0s: [Int32]
   var shifts: [Int32]
   var perChannel: Bool
   var zeroPoint: Int32
   var lo: Int32
   var hi: Int32
+  /// f32 result: per channel (or one) `s_x s_w[c]`, and the clamp in real units.
+  var scales: [Float] = []
+  var floatLo: Float = -.infinity, floatHi: Float = .infinity
+  /// The C kernel's result kind (GRAPHC_Q_S8, GRAPHC_Q_U8 or GRAPHC_Q_F32).
+  var resultKind: Int32
 
   init(_ ctx: KernelContext, weightAxis: Int) throws {
     guard let xq = ctx.inputTypes[0]?.quant, let wq = ctx.inputTypes[1]?.quant else {
       throw GraphError("X and W need quantization parameters")
     }
+    perChannel = wq.axis != nil
+    let clip = try ctx.attributes.floats("clip") ?? [-.infinity, .infinity]
+    guard clip.count == 2 else { throw GraphError("clip must be [lo, hi]") }
+    let dequantize = try ctx.attributes.int("dequantize", default: 0) == 1
+    guard dequantize == (ctx.outputTypes.first?.dtype == .float32) else {
+      throw GraphError(dequantize ? "dequantize = 1 needs an f32 result" : "an f32 result needs dequantize = 1")
+    }
+    if dequantize {
+      scales = wq.scales.map { Float(Double(xq.scales[0]) * Double($0)) }
+      m0s = scales.map { _ in 0 }
+      shifts = m0s
+      (zeroPoint, lo, hi) = (0, 0, 0)
+      (floatLo, floatHi) = (clip[0], clip[1])
+      resultKind = Int32(GRAPHC_Q_F32)
+      return
+    }
     guard let out = ctx.outputTypes.first, let yq = out.quant, yq.axis == nil,
           out.dtype == ctx.inputTypes[0]?.dtype, let range = quantizedRange(out.dtype) else {
       throw GraphError("the result needs per-tensor quantization parameters and X's element type")
     }
-    perChannel = wq.axis != nil
+    resultKind = out.dtype == .int8 ? Int32(GRAPHC_Q_S8) : Int32(GRAPHC_Q_U8)
     let multipliers = wq.scales.map { QuantizedMultiplier(Double(xq.scales[0]) * Double($0) / Double(yq.scales[0])) }
     m0s = multipliers.map(\.m0)
     shifts = multipliers.map { Int32($0.shift) }
     let zy = yq.zeroPoints[0]
     zeroPoint = zy
-    let clip = try ctx.attributes.floats("clip") ?? [-.infinity, .infinity]
-    guard clip.count == 2 else { throw GraphError("clip must be [lo, hi]") }
     // PASSES.md §2: [max(qmin, z_y + round(lo/s_y)), min(qmax, z_y + round(hi/s_y))].
     func bound(_ v: Float) -> Double { Double(zy) + (Double(v) / Double(yq.scales[0])).rounded() }
     lo = Int32(max(Double(range.lowerBound), min(Double(range.upperBound), bound(clip[0]))))
     hi = Int32(min(Double(range.upperBound), max(Double(range.lowerBound), bound(clip[1]))))
   }
+
+  /// Bytes per result element.
+  var resultSize: Int { resultKind == Int32(GRAPHC_Q_F32) ? 4 : 1 }
 
   /// Per-channel parameters must cover exactly the op's output channels.
   func check(channels: Int) throws {
@@ -142,15 +169,15 @@ private func operand(_ t: Tensor, offset: Int = 0, ld: Int, kind: Int32) -> grap
 
 private let kindS8 = Int32(GRAPHC_Q_S8), kindU8 = Int32(GRAPHC_Q_U8), kindS4 = Int32(GRAPHC_Q_S4)
 
-/// `C = requantize(bias + A · B)` for an m x k A and a k x n B, into m x n bytes at `c` (row
-/// stride `ldc`), through `graphc_qgemm_serial`. Channels run along rows (`channelAxis` 0) or
+/// `C = requantize(bias + A · B)` (or dequantize, for an f32 result) for an m x k A and a k x n
+/// B, into m x n elements at `c` (row stride `ldc` elements), through `graphc_qgemm_serial`. Channels run along rows (`channelAxis` 0) or
 /// columns (1), numbered from `firstChannel` in `bias` and `rq`. Products big enough to pay for
 /// a second thread are split into disjoint column ranges of C (row ranges when rows offer
 /// clearly more tiles), aligned to the micro-tile, as `sgemm` does.
 func qgemm(
   m: Int, n: Int, k: Int, a: graphc_qoperand, b: graphc_qoperand, _ rq: Requantization,
   bias: UnsafePointer<Int32>?, channelAxis: Int32, firstChannel: Int = 0,
-  c: UnsafeMutableRawPointer, ldc: Int, cKind: Int32
+  c: UnsafeMutableRawPointer, ldc: Int
 ) {
   guard m > 0, n > 0 else { return }
   let mr = Int(GRAPHC_QGEMM_MR), nr = Int(GRAPHC_QGEMM_NR)
@@ -159,24 +186,28 @@ func qgemm(
   let tiles = splitRows ? rowTiles : colTiles
   let workPerTile = max(1, m * n * max(k, 1) / tiles)
   let scaleBase = rq.perChannel ? firstChannel : 0
+  let cKind = rq.resultKind, size = rq.resultSize
   rq.m0s.withUnsafeBufferPointer { m0 in
     rq.shifts.withUnsafeBufferPointer { shifts in
-      guard let m0 = m0.baseAddress, let shifts = shifts.baseAddress else { return }
-      var params = graphc_qrequant(
-        bias: bias.map { $0 + firstChannel }, multiplier: m0 + scaleBase, shift: shifts + scaleBase,
-        per_channel: rq.perChannel ? 1 : 0, channel_axis: channelAxis, zero_point: rq.zeroPoint, lo: rq.lo, hi: rq.hi)
-      withUnsafePointer(to: &params) { params in
-        parallelChunks(tiles, minChunk: (GemmSplit.minWorkPerThread + workPerTile - 1) / workPerTile) { tiles in
-          var a = a, b = b
-          if splitRows {
-            let i0 = tiles.lowerBound * mr, i1 = min(m, tiles.upperBound * mr)
-            a.offset += i0 * a.ld
-            graphc_qgemm_serial(i1 - i0, n, k, &a, &b, params, i0, 0, c + i0 * ldc, ldc, cKind)
-          } else {
-            let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
-            b.offset += j0
-            b.packed = b.packed.map { $0 + j0 * ((k + 1) & ~1) }
-            graphc_qgemm_serial(m, j1 - j0, k, &a, &b, params, 0, j0, c + j0, ldc, cKind)
+      rq.scales.withUnsafeBufferPointer { scales in
+        guard let m0 = m0.baseAddress, let shifts = shifts.baseAddress else { return }
+        var params = graphc_qrequant(
+          bias: bias.map { $0 + firstChannel }, multiplier: m0 + scaleBase, shift: shifts + scaleBase,
+          per_channel: rq.perChannel ? 1 : 0, channel_axis: channelAxis, zero_point: rq.zeroPoint, lo: rq.lo, hi: rq.hi,
+          scale: scales.baseAddress.map { $0 + scaleBase }, flo: rq.floatLo, fhi: rq.floatHi)
+        withUnsafePointer(to: &params) { params in
+          parallelChunks(tiles, minChunk: (GemmSplit.minWorkPerThread + workPerTile - 1) / workPerTile) { tiles in
+            var a = a, b = b
+            if splitRows {
+              let i0 = tiles.lowerBound * mr, i1 = min(m, tiles.upperBound * mr)
+              a.offset += i0 * a.ld
+              graphc_qgemm_serial(i1 - i0, n, k, &a, &b, params, i0, 0, c + i0 * ldc * size, ldc, cKind)
+            } else {
+              let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
+              b.offset += j0
+              b.packed = b.packed.map { $0 + j0 * ((k + 1) & ~1) }
+              graphc_qgemm_serial(m, j1 - j0, k, &a, &b, params, 0, j0, c + j0 * size, ldc, cKind)
+            }
           }
         }
       }
@@ -185,7 +216,7 @@ func qgemm(
 }
 
 /// Quantized convolution: per batch and group, im2col padded with the input zero point (so
-/// padding is real zero; pointwise convolutions read X in place), then
+/// padding is real zero; pointwise convolutions read X in place; 2-D windows in C), then
 /// `y[o, p] = requantize(bias[o] + W[o, :] · col[:, p])` as one integer GEMM.
 private func qconv<T>(
   _ s: ConvShape, _ x: UnsafePointer<T>, zeroPoint: T, kind: Int32, _ w: Tensor, wKind: Int32,
@@ -197,18 +228,27 @@ private func qconv<T>(
   let pointwise = win.kernelSize == 1 && win.strides == (1, 1, 1) && win.pads == (0, 0, 0) && win.padsEnd == (0, 0, 0)
   let col = pointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: rows * outSize)
   defer { col?.deallocate() }
+  // 1-D/2-D windows unfold in C (bytes: T is Int8 or UInt8), others in the generic Swift im2col.
+  let planar = MemoryLayout<T>.size == 1 ? win.planar : nil
+  let padByte = withUnsafeBytes(of: zeroPoint) { $0[0] }
   for b in 0..<s.batch {
     for g in 0..<s.group {
       let xg = x + (b * s.inChannels + g * s.inPerGroup) * inSize
       var matrix = xg
-      if let col {
+      if let col, let planar {
+        withUnsafePointer(to: planar) { shape in
+          graphc_im2col2d_8(shape, UnsafeRawPointer(xg).assumingMemoryBound(to: UInt8.self), s.inPerGroup, 0, outSize, padByte,
+                            UnsafeMutableRawPointer(col).assumingMemoryBound(to: UInt8.self))
+        }
+        matrix = UnsafePointer(col)
+      } else if let col {
         im2col(xg, channels: s.inPerGroup, win, columns: 0..<outSize, pad: zeroPoint, into: col)
         matrix = UnsafePointer(col)
       }
       let firstChannel = g * s.outPerGroup
       qgemm(m: s.outPerGroup, n: outSize, k: rows, a: operand(w, offset: firstChannel * rows, ld: rows, kind: wKind),
             b: operand(UnsafeRawPointer(matrix), ld: outSize, kind: kind), rq, bias: bias, channelAxis: 0,
-            firstChannel: firstChannel, c: y + (b * s.outChannels + firstChannel) * outSize, ldc: outSize, cKind: kind)
+            firstChannel: firstChannel, c: y + (b * s.outChannels + firstChannel) * outSize * rq.resultSize, ldc: outSize)
     }
   }
 }
