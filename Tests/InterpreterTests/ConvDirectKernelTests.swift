@@ -90,3 +90,57 @@ struct ConvDirectKernelTests {
     }
   }
 }
+
+/// The im2col-free conv kernel (convgemm.c) against a naive sum over channels and taps, over the
+/// window cases above, several channel counts (tiles of 6 and 4 rows, partial tiles), and a
+/// row range that starts inside the output.
+struct ConvGemmKernelTests {
+  @Test(arguments: [false, true])
+  func convGemmMatchesReference(portable: Bool) {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    let windows = ConvDirectKernelTests()
+    for (index, c) in ConvDirectKernelTests.cases.enumerated() {
+      let s = windows.shape(c)
+      for (channels, m) in [(1, 1), (3, 16), (2, 7), (5, 20), (4, 2), (2, 5)] {
+        var rng = SeededRandom(seed: UInt64(300 + index * 16 + m))
+        let plane = s.ih * s.iw, k = channels * s.kh * s.kw
+        let x = rng.floats(channels * plane), w = rng.floats(m * k)
+        var packed = [Float](repeating: .nan, count: graphc_conv_gemm_packed_size(m, k))
+        graphc_conv_gemm_pack_w(w, m, k, &packed)
+        let outPlane = s.oh * s.ow
+        var y = [Float](repeating: .nan, count: m * outPlane)
+        let r0 = s.oh / 3
+        withUnsafePointer(to: s) { sp in
+          var xp = [Float](repeating: .nan, count: graphc_conv_gemm_input_size(sp, channels))
+          // Prepared in two channel ranges, as parallel workers do.
+          graphc_conv_gemm_prepare_input(sp, x, 0, channels / 2, &xp)
+          graphc_conv_gemm_prepare_input(sp, x, channels / 2, channels, &xp)
+          y.withUnsafeMutableBufferPointer { yb in
+            guard let base = yb.baseAddress else { return }
+            graphc_conv_gemm_f32(sp, channels, m, xp, packed, 0, r0, base, outPlane)
+            graphc_conv_gemm_f32(sp, channels, m, xp, packed, r0, s.oh, base + r0 * s.ow, outPlane)
+          }
+        }
+        var worst: Float = 0
+        for o in 0..<m {
+          for oh in 0..<s.oh {
+            for ow in 0..<s.ow {
+              var sum: Double = 0
+              for ch in 0..<channels {
+                let xc = Array(x[(ch * plane)..<((ch + 1) * plane)])
+                for kh in 0..<s.kh {
+                  for kw in 0..<s.kw {
+                    if let v = windows.tap(s, xc, oh, ow, kh, kw) { sum += Double(v) * Double(w[o * k + (ch * s.kh + kh) * s.kw + kw]) }
+                  }
+                }
+              }
+              worst = max(worst, abs(y[o * outPlane + oh * s.ow + ow] - Float(sum)))
+            }
+          }
+        }
+        #expect(worst <= 1e-5, "case \(index), \(channels) channels -> \(m): max error \(worst)")
+      }
+    }
+  }
+}

@@ -145,6 +145,22 @@ void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels
 /// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y);
 
+/// im2col-free 2-D convolution (convgemm.c), `s` as for depthwise (oh/ow the output size), over
+/// `channels` input planes and `m` output channels, weights W[m][channels][kh][kw] (k =
+/// channels * kh * kw per output channel). Floats of the packed weights:
+long graphc_conv_gemm_packed_size(long m, long k);
+/// Packs W (m x k, row-major) into the kernel's output-channel tiles.
+void graphc_conv_gemm_pack_w(const float *w, long m, long k, float *dst);
+/// Floats of the prepared input (zero-padded, split into stride phases) for `channels` planes.
+long graphc_conv_gemm_input_size(const graphc_dw_shape *s, long channels);
+/// Prepares planes [c0, c1) of x (channels of ih x iw) into xp (sized for all channels).
+void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, long c0, long c1, float *xp);
+/// Output rows [r0, r1) of all m channels: y[i * ldy + (oh - r0) * ow + ow] = sum over p =
+/// (c, kh, kw) in order of W[i][p] * the tap (0 in the padding), from the prepared input and
+/// packed weights. Follows graphc_sgemm_isa() (AVX2+FMA or portable).
+void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
+                          long r0, long r1, float *y, long ldy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@ let fusedConvKernels: [String: Kernel] = [
     let attrs = ctx.attributes
     let activation = ActivationFunction(try FusedActivation(attributes: attrs))
     let after = try attrs.int("residual_after_activation", default: 0) == 1
+    let group = try attrs.int("group", default: 1)
+    let packed = ctx.constant(1).flatMap { PackedConvWeights(constant: $0, group: group) }
     return { inputs, outputs in
       let y = outputs[0]
       let (shape, x, w, bias) = try forwardConvOperands(inputs, y, attrs)
@@ -17,7 +19,7 @@ let fusedConvKernels: [String: Kernel] = [
       conv2d(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
              epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) }, activation: activation,
                                     residual: z, residualAfterActivation: after),
-             y: y.pointer(as: Float.self))
+             y: y.pointer(as: Float.self), packed: packed)
     }
   },
   "graphc.DepthwisePointwise": Kernel { ctx in

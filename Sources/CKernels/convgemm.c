@@ -1,0 +1,214 @@
+// convgemm.c - im2col-free 2-D convolution ("indirect GEMM"): output-channel x 16-pixel register
+// tiles fed straight from a zero-padded, stride-phase-split copy of the input.
+//
+// The product is the im2col GEMM Y[m][pixel] = sum_p W[m][p] * X(p, pixel) with p = (c, kh, kw),
+// but instead of unfolding X into p rows the kernel reads each tap's 16 pixels in place: in the
+// prepared input (`xp`) the taps of 16 consecutive output pixels of one row are 16 consecutive
+// floats, since the padding is materialized and each stride phase q (input columns q, q + sw,
+// ...) is its own plane. One offset per p (precomputed per call) locates a tap relative to the
+// tile's first pixel. Weights are packed (once, for constant weights) into tiles of 6 or 4
+// output channels, p-major, so the kernel broadcasts them as sgemm's micro-kernel broadcasts A.
+// Sums run in p order from zero (FMA-contracted in the AVX2 kernel, as sgemm's).
+
+#include "CKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GRAPHC_X86 1
+#endif
+
+/// Output pixels per register tile.
+#define PX 16
+
+static long round_up(long a, long b) { return (a + b - 1) / b * b; }
+
+/// Rows of the output-channel tile starting at `row` of `m`: tiles of 6, with the remainder
+/// (and, for m = 6n + 2, the last 6 as well) in tiles of 4, so that m = 16 is 6 + 6 + 4 and
+/// m = 32 is 6 x 4 + 4 + 4 without computing padding rows.
+static int tile_rows(long m, long row) {
+  long left = m - row;
+  if (left <= 4) return 4;
+  if (left == 8) return 4;
+  if (left % 6 == 2 && left <= 14) return 4;
+  return 6;
+}
+
+long graphc_conv_gemm_packed_size(long m, long k) {
+  long rows = 0;
+  for (long i = 0; i < m;) {
+    int mr = tile_rows(m, i);
+    rows += mr;
+    i += mr;
+  }
+  return rows * k;
+}
+
+void graphc_conv_gemm_pack_w(const float *w, long m, long k, float *dst) {
+  for (long i = 0; i < m;) {
+    int mr = tile_rows(m, i);
+    for (long p = 0; p < k; p++)
+      for (int r = 0; r < mr; r++) dst[p * mr + r] = i + r < m ? w[(i + r) * k + p] : 0;
+    dst += (long)mr * k;
+    i += mr;
+  }
+}
+
+/// Geometry of the prepared input: rows and columns per phase plane, and the phase count.
+typedef struct { long rows, cols, phases; } prep_geom;
+
+static prep_geom geometry(const graphc_dw_shape *s) {
+  prep_geom g;
+  g.rows = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1;
+  g.phases = s->sw;
+  // A tile reads phase columns up to round_up(ow, PX) - 1 + ((kw - 1) * dw) / sw.
+  g.cols = round_up(s->ow, PX) + ((s->kw - 1) * s->dw) / s->sw + 1;
+  return g;
+}
+
+long graphc_conv_gemm_input_size(const graphc_dw_shape *s, long channels) {
+  prep_geom g = geometry(s);
+  return channels * g.phases * g.rows * g.cols;
+}
+
+void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, long c0, long c1, float *xp) {
+  prep_geom g = geometry(s);
+  const long IH = s->ih, IW = s->iw, sw = s->sw;
+  for (long c = c0; c < c1; c++) {
+    const float *xc = x + c * IH * IW;
+    for (long q = 0; q < g.phases; q++) {
+      float *plane = xp + (c * g.phases + q) * g.rows * g.cols;
+      // Phase column j holds input column j * sw + q - pw; the valid j are [jlo, jhi).
+      long first = s->pw - q;  // j * sw >= first
+      long jlo = first <= 0 ? 0 : (first + sw - 1) / sw;
+      long lastPlus = IW + s->pw - q;  // j * sw < lastPlus
+      long jhi = lastPlus <= 0 ? 0 : (lastPlus + sw - 1) / sw;
+      if (jhi > g.cols) jhi = g.cols;
+      if (jlo > jhi) jlo = jhi;
+      for (long r = 0; r < g.rows; r++) {
+        float *dst = plane + r * g.cols;
+        long ih = r - s->ph;
+        if (ih < 0 || ih >= IH || jlo == jhi) {
+          memset(dst, 0, (size_t)g.cols * sizeof(float));
+          continue;
+        }
+        const float *src = xc + ih * IW + q - s->pw;
+        for (long j = 0; j < jlo; j++) dst[j] = 0;
+        if (sw == 1) {
+          memcpy(dst + jlo, src + jlo, (size_t)(jhi - jlo) * sizeof(float));
+        } else {
+          for (long j = jlo; j < jhi; j++) dst[j] = src[j * sw];
+        }
+        for (long j = jhi; j < g.cols; j++) dst[j] = 0;
+      }
+    }
+  }
+}
+
+/// One register tile: out[r][j] = sum_p wt[p * mr + r] * base[off[p] + j] for r < mr, j < 16,
+/// stored to y rows (stride ldy) when full, else through a buffer for the first `cols` columns.
+typedef void (*tile_fn)(long k, const long *off, const float *base, const float *wt, int mr,
+                        float *y, long ldy, int cols);
+
+static void store_partial(const float *acc, int mr, float *y, long ldy, int cols) {
+  for (int r = 0; r < mr; r++) memcpy(y + r * ldy, acc + r * PX, (size_t)cols * sizeof(float));
+}
+
+static void tile_portable(long k, const long *off, const float *base, const float *wt, int mr,
+                          float *y, long ldy, int cols) {
+  float acc[6 * PX];
+  memset(acc, 0, sizeof acc);
+  for (long p = 0; p < k; p++) {
+    const float *b = base + off[p];
+    const float *w = wt + p * mr;
+    for (int r = 0; r < mr; r++)
+      for (int j = 0; j < PX; j++) acc[r * PX + j] += w[r] * b[j];
+  }
+  store_partial(acc, mr, y, ldy, cols);
+}
+
+#if GRAPHC_X86
+#define GRAPHC_TILE_AVX2(NAME, MR)                                                                 \
+  __attribute__((target("avx2,fma"))) static void NAME(long k, const long *off, const float *base,   \
+                                                       const float *wt, int mr, float *y, long ldy, \
+                                                       int cols) {                                  \
+    (void)mr;                                                                                       \
+    __m256 acc[MR][2];                                                                              \
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                      \
+    for (long p = 0; p < k; p++) {                                                                  \
+      const float *b = base + off[p];                                                               \
+      __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                                 \
+      for (int r = 0; r < MR; r++) {                                                                \
+        __m256 w = _mm256_broadcast_ss(wt + r);                                                     \
+        acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);                                              \
+        acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);                                              \
+      }                                                                                             \
+      wt += MR;                                                                                     \
+    }                                                                                               \
+    if (cols == PX) {                                                                               \
+      for (int r = 0; r < MR; r++) {                                                                \
+        _mm256_storeu_ps(y + r * ldy, acc[r][0]);                                                   \
+        _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);                                               \
+      }                                                                                             \
+    } else {                                                                                        \
+      float buf[MR * PX] __attribute__((aligned(32)));                                              \
+      for (int r = 0; r < MR; r++) {                                                                \
+        _mm256_store_ps(buf + r * PX, acc[r][0]);                                                   \
+        _mm256_store_ps(buf + r * PX + 8, acc[r][1]);                                               \
+      }                                                                                             \
+      store_partial(buf, MR, y, ldy, cols);                                                         \
+    }                                                                                               \
+  }
+GRAPHC_TILE_AVX2(tile6_avx2, 6)
+GRAPHC_TILE_AVX2(tile4_avx2, 4)
+#undef GRAPHC_TILE_AVX2
+#endif
+
+void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
+                          long r0, long r1, float *y, long ldy) {
+  const prep_geom g = geometry(s);
+  const long k = channels * s->kh * s->kw, OW = s->ow;
+  long stackOff[1024];
+  long *off = k <= 1024 ? stackOff : malloc((size_t)k * sizeof(long));
+  if (!off) return;
+  for (long c = 0, p = 0; c < channels; c++)
+    for (long kh = 0; kh < s->kh; kh++)
+      for (long kw = 0; kw < s->kw; kw++, p++) {
+        long tap = kw * s->dw;
+        off[p] = ((c * g.phases + tap % s->sw) * g.rows + kh * s->dh) * g.cols + tap / s->sw;
+      }
+  tile_fn t4 = tile_portable, t6 = tile_portable;
+#if GRAPHC_X86
+  if (graphc_sgemm_isa() == 2) {
+    t4 = tile4_avx2;
+    t6 = tile6_avx2;
+  }
+#endif
+  // Output rows are written at row (oh - r0) of each channel block; channel i at y + i * ldy.
+  for (long oh = r0; oh < r1; oh++) {
+    const float *rowBase = xp + oh * s->sh * g.cols;
+    float *yrow = y + (oh - r0) * OW;
+    for (long ow0 = 0; ow0 < OW; ow0 += PX) {
+      int cols = OW - ow0 < PX ? (int)(OW - ow0) : PX;
+      const float *wt = wpacked;
+      for (long i = 0; i < m;) {
+        int mr = tile_rows(m, i);
+        // A 4-row tile may hold fewer real rows (zero weights); store only those.
+        int real = m - i < mr ? (int)(m - i) : mr;
+        float *yt = yrow + i * ldy + ow0;
+        if (real == mr) {
+          (mr == 6 ? t6 : t4)(k, off, rowBase + ow0, wt, mr, yt, ldy, cols);
+        } else {
+          float buf[6 * PX];
+          (mr == 6 ? t6 : t4)(k, off, rowBase + ow0, wt, mr, buf, PX, cols);
+          for (int r = 0; r < real; r++) memcpy(yt + r * ldy, buf + r * PX, (size_t)cols * sizeof(float));
+        }
+        wt += (long)mr * k;
+        i += mr;
+      }
+    }
+  }
+  if (off != stackOff) free(off);
+}
