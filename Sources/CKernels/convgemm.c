@@ -11,6 +11,7 @@
 // Sums run in p order from zero (FMA-contracted in the AVX2 kernel, as sgemm's).
 
 #include "CKernels.h"
+#include "convpad.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,36 +76,8 @@ long graphc_conv_gemm_input_size(const graphc_dw_shape *s, long channels) {
 
 void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, long c0, long c1, float *xp) {
   prep_geom g = geometry(s);
-  const long IH = s->ih, IW = s->iw, sw = s->sw;
-  for (long c = c0; c < c1; c++) {
-    const float *xc = x + c * IH * IW;
-    for (long q = 0; q < g.phases; q++) {
-      float *plane = xp + (c * g.phases + q) * g.rows * g.cols;
-      // Phase column j holds input column j * sw + q - pw; the valid j are [jlo, jhi).
-      long first = s->pw - q;  // j * sw >= first
-      long jlo = first <= 0 ? 0 : (first + sw - 1) / sw;
-      long lastPlus = IW + s->pw - q;  // j * sw < lastPlus
-      long jhi = lastPlus <= 0 ? 0 : (lastPlus + sw - 1) / sw;
-      if (jhi > g.cols) jhi = g.cols;
-      if (jlo > jhi) jlo = jhi;
-      for (long r = 0; r < g.rows; r++) {
-        float *dst = plane + r * g.cols;
-        long ih = r - s->ph;
-        if (ih < 0 || ih >= IH || jlo == jhi) {
-          memset(dst, 0, (size_t)g.cols * sizeof(float));
-          continue;
-        }
-        const float *src = xc + ih * IW + q - s->pw;
-        for (long j = 0; j < jlo; j++) dst[j] = 0;
-        if (sw == 1) {
-          memcpy(dst + jlo, src + jlo, (size_t)(jhi - jlo) * sizeof(float));
-        } else {
-          for (long j = jlo; j < jhi; j++) dst[j] = src[j * sw];
-        }
-        for (long j = jhi; j < g.cols; j++) dst[j] = 0;
-      }
-    }
-  }
+  for (long c = c0; c < c1; c++)
+    graphc_pad_rows(s, x + c * s->ih * s->iw, 0, g.rows, g.cols, xp + c * g.phases * g.rows * g.cols);
 }
 
 /// One register tile: out[r][j] = sum_p wt[p * mr + r] * base[off[p] + j] for r < mr, j < 16,

@@ -13,6 +13,8 @@ struct ConvDirectKernelTests {
     (8, 9, 5, 3, 3, 3, 1, 2, 2, 0), (7, 8, 3, 3, 1, 1, 2, 2, 2, 2), (6, 81, 1, 7, 1, 1, 1, 1, 0, 3),
     (4, 5, 3, 3, 1, 1, 1, 1, 3, 3),
   ]
+  /// Rows too wide for the depthwise kernel's on-stack padded rows (its bounds-checked path).
+  static let wideCase: Case = (3, 4100, 3, 3, 1, 2, 1, 1, 1, 1)
 
   func shape(_ c: Case) -> graphc_dw_shape {
     let (ih, iw, kh, kw, sh, sw, dh, dw, ph, pw) = c
@@ -31,7 +33,7 @@ struct ConvDirectKernelTests {
   func depthwiseRowsMatchReference(portable: Bool) {
     graphc_sgemm_force_portable(portable ? 1 : 0)
     defer { graphc_sgemm_force_portable(0) }
-    for (index, c) in Self.cases.enumerated() {
+    for (index, c) in (Self.cases + [Self.wideCase]).enumerated() {
       let s = shape(c)
       var rng = SeededRandom(seed: UInt64(100 + index))
       let x = rng.floats(s.ih * s.iw), w = rng.floats(s.kh * s.kw)
@@ -123,12 +125,12 @@ struct ConvGemmKernelTests {
           }
         }
         var worst: Float = 0
+        let planes = (0..<channels).map { Array(x[($0 * plane)..<(($0 + 1) * plane)]) }
         for o in 0..<m {
           for oh in 0..<s.oh {
             for ow in 0..<s.ow {
               var sum: Double = 0
-              for ch in 0..<channels {
-                let xc = Array(x[(ch * plane)..<((ch + 1) * plane)])
+              for (ch, xc) in planes.enumerated() {
                 for kh in 0..<s.kh {
                   for kw in 0..<s.kw {
                     if let v = windows.tap(s, xc, oh, ow, kh, kw) { sum += Double(v) * Double(w[o * k + (ch * s.kh + kh) * s.kw + kw]) }
