@@ -139,12 +139,48 @@ GRAPHC_TILE_AVX2(tile4_avx2, 4)
 #undef GRAPHC_TILE_AVX2
 #endif
 
+static void pick_tiles(tile_fn *t4, tile_fn *t6) {
+  *t4 = *t6 = tile_portable;
+#if GRAPHC_X86
+  if (graphc_sgemm_isa() == 2) {
+    *t4 = tile4_avx2;
+    *t6 = tile6_avx2;
+  }
+#endif
+}
+
+/// All output-channel tiles of one 16-pixel column block: channel i of the block at y + i * ldy.
+static void channel_tiles(tile_fn t4, tile_fn t6, long k, const long *off, const float *base, const float *wpacked,
+                          long m, float *y, long ldy, int cols) {
+  const float *wt = wpacked;
+  for (long i = 0; i < m;) {
+    int mr = tile_rows(m, i);
+    // A 4-row tile may hold fewer real rows (zero weights); store only those.
+    int real = m - i < mr ? (int)(m - i) : mr;
+    tile_fn t = mr == 6 ? t6 : t4;
+    if (real == mr) {
+      t(k, off, base, wt, mr, y + i * ldy, ldy, cols);
+    } else {
+      float buf[6 * PX];
+      t(k, off, base, wt, mr, buf, PX, cols);
+      for (int r = 0; r < real; r++) memcpy(y + (i + r) * ldy, buf + r * PX, (size_t)cols * sizeof(float));
+    }
+    wt += (long)mr * k;
+    i += mr;
+  }
+}
+
+/// Offsets table of k entries: the caller's stack array when it fits, else the heap.
+static long *offsets(long k, long *stack, long capacity) {
+  return k <= capacity ? stack : malloc((size_t)k * sizeof(long));
+}
+
 void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
                           long r0, long r1, float *y, long ldy) {
   const prep_geom g = geometry(s);
   const long k = channels * s->kh * s->kw, OW = s->ow;
   long stackOff[1024];
-  long *off = k <= 1024 ? stackOff : malloc((size_t)k * sizeof(long));
+  long *off = offsets(k, stackOff, 1024);
   if (!off) return;
   for (long c = 0, p = 0; c < channels; c++)
     for (long kh = 0; kh < s->kh; kh++)
@@ -152,35 +188,43 @@ void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const
         long tap = kw * s->dw;
         off[p] = ((c * g.phases + tap % s->sw) * g.rows + kh * s->dh) * g.cols + tap / s->sw;
       }
-  tile_fn t4 = tile_portable, t6 = tile_portable;
-#if GRAPHC_X86
-  if (graphc_sgemm_isa() == 2) {
-    t4 = tile4_avx2;
-    t6 = tile6_avx2;
-  }
-#endif
+  tile_fn t4, t6;
+  pick_tiles(&t4, &t6);
   // Output rows are written at row (oh - r0) of each channel block; channel i at y + i * ldy.
   for (long oh = r0; oh < r1; oh++) {
     const float *rowBase = xp + oh * s->sh * g.cols;
     float *yrow = y + (oh - r0) * OW;
     for (long ow0 = 0; ow0 < OW; ow0 += PX) {
       int cols = OW - ow0 < PX ? (int)(OW - ow0) : PX;
-      const float *wt = wpacked;
-      for (long i = 0; i < m;) {
-        int mr = tile_rows(m, i);
-        // A 4-row tile may hold fewer real rows (zero weights); store only those.
-        int real = m - i < mr ? (int)(m - i) : mr;
-        float *yt = yrow + i * ldy + ow0;
-        if (real == mr) {
-          (mr == 6 ? t6 : t4)(k, off, rowBase + ow0, wt, mr, yt, ldy, cols);
-        } else {
-          float buf[6 * PX];
-          (mr == 6 ? t6 : t4)(k, off, rowBase + ow0, wt, mr, buf, PX, cols);
-          for (int r = 0; r < real; r++) memcpy(yt + r * ldy, buf + r * PX, (size_t)cols * sizeof(float));
-        }
-        wt += (long)mr * k;
-        i += mr;
+      channel_tiles(t4, t6, k, off, rowBase + ow0, wpacked, m, yrow + ow0, ldy, cols);
+    }
+  }
+  if (off != stackOff) free(off);
+}
+
+void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, long n, const float *wpacked,
+                                    float *y, long ldy) {
+  long stackOff[1024];
+  long *off = offsets(k, stackOff, 1024);
+  if (!off) return;
+  for (long p = 0; p < k; p++) off[p] = p * ldx;
+  tile_fn t4, t6;
+  pick_tiles(&t4, &t6);
+  long j0 = 0;
+  for (; j0 + PX <= n; j0 += PX) channel_tiles(t4, t6, k, off, x + j0, wpacked, m, y + j0, ldy, PX);
+  if (j0 < n) {
+    // The last columns through a zero-padded copy, so no tile reads past the end of X.
+    int cols = (int)(n - j0);
+    float stackTail[256 * PX];
+    float *tail = k <= 256 ? stackTail : malloc((size_t)(k * PX) * sizeof(float));
+    if (tail) {
+      for (long p = 0; p < k; p++) {
+        memcpy(tail + p * PX, x + p * ldx + j0, (size_t)cols * sizeof(float));
+        memset(tail + p * PX + cols, 0, (size_t)(PX - cols) * sizeof(float));
+        off[p] = p * PX;
       }
+      channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols);
+      if (tail != stackTail) free(tail);
     }
   }
   if (off != stackOff) free(off);

@@ -12,30 +12,56 @@
 /// input column j * sw + q - pw; everything outside the input is 0. With this layout the taps
 /// (kh, kw) of consecutive output columns of row oh are consecutive floats: phase
 /// (kw * dw) % sw, row oh * sh + kh * dh, columns from ow + (kw * dw) / sw.
+/// Valid columns [*jlo, *jhi) of phase q (0 <= j * sw + q - pw < iw), within [0, cols).
+static inline __attribute__((always_inline))
+void graphc_pad_phase_range(const graphc_dw_shape *s, long q, long cols, long *jlo, long *jhi) {
+  long first = s->pw - q, lastPlus = s->iw + s->pw - q, sw = s->sw;
+  long lo = first <= 0 ? 0 : (first + sw - 1) / sw;
+  long hi = lastPlus <= 0 ? 0 : (lastPlus + sw - 1) / sw;
+  if (hi > cols) hi = cols;
+  if (lo > hi) lo = hi;
+  *jlo = lo;
+  *jhi = hi;
+}
+
 static inline __attribute__((always_inline))
 void graphc_pad_rows(const graphc_dw_shape *s, const float *xc, long prow0, long nrows, long cols, float *dst) {
-  const long IH = s->ih, IW = s->iw, sw = s->sw;
-  for (long q = 0; q < sw; q++) {
-    float *plane = dst + q * nrows * cols;
-    // Valid phase columns [jlo, jhi): 0 <= j * sw + q - pw < IW.
-    long first = s->pw - q, lastPlus = IW + s->pw - q;
-    long jlo = first <= 0 ? 0 : (first + sw - 1) / sw;
-    long jhi = lastPlus <= 0 ? 0 : (lastPlus + sw - 1) / sw;
-    if (jhi > cols) jhi = cols;
-    if (jlo > jhi) jlo = jhi;
-    for (long r = 0; r < nrows; r++) {
-      float *d = plane + r * cols;
-      long ih = prow0 + r - s->ph;
+  const long IH = s->ih, IW = s->iw, sw = s->sw, planeSize = nrows * cols;
+  for (long r = 0; r < nrows; r++) {
+    long ih = prow0 + r - s->ph;
+    const float *src = xc + ih * IW - s->pw;
+    // Stride 2: both phases of the columns where both are inside, in one pass (even/odd).
+    long both0 = 0, both1 = 0;
+    if (sw == 2 && ih >= 0 && ih < IH) {
+      long lo0, hi0, lo1, hi1;
+      graphc_pad_phase_range(s, 0, cols, &lo0, &hi0);
+      graphc_pad_phase_range(s, 1, cols, &lo1, &hi1);
+      both0 = lo0 > lo1 ? lo0 : lo1;
+      both1 = hi0 < hi1 ? hi0 : hi1;
+      if (both1 < both0) both1 = both0;
+      float *d0 = dst + r * cols, *d1 = d0 + planeSize;
+      for (long j = both0; j < both1; j++) {
+        d0[j] = src[2 * j];
+        d1[j] = src[2 * j + 1];
+      }
+    }
+    for (long q = 0; q < sw; q++) {
+      float *d = dst + q * planeSize + r * cols;
+      long jlo, jhi;
+      graphc_pad_phase_range(s, q, cols, &jlo, &jhi);
       if (ih < 0 || ih >= IH || jlo == jhi) {
         memset(d, 0, (size_t)cols * sizeof(float));
         continue;
       }
-      const float *src = xc + ih * IW + q - s->pw;
       for (long j = 0; j < jlo; j++) d[j] = 0;
       if (sw == 1) {
         memcpy(d + jlo, src + jlo, (size_t)(jhi - jlo) * sizeof(float));
       } else {
-        for (long j = jlo; j < jhi; j++) d[j] = src[j * sw];
+        for (long j = jlo; j < jhi; j++) {
+          if (j == both0 && both0 < both1) j = both1;
+          if (j >= jhi) break;
+          d[j] = src[j * sw + q];
+        }
       }
       for (long j = jhi; j < cols; j++) d[j] = 0;
     }

@@ -160,6 +160,10 @@ void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, lo
 /// packed weights. Follows graphc_sgemm_isa() (AVX2+FMA or portable).
 void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
                           long r0, long r1, float *y, long ldy);
+/// The same kernel for a 1x1 conv (a product with few output channels): y[i * ldy + j] =
+/// sum_p W[i][p] * x[p * ldx + j] for j < n, reading x in place (no element past column n).
+void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, long n, const float *wpacked,
+                                    float *y, long ldy);
 
 #ifdef __cplusplus
 }

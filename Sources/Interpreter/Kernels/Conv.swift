@@ -96,10 +96,10 @@ private func fillBias(_ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Floa
 
 /// Forward convolution with a fused epilogue. Depthwise (one filter per input channel) runs
 /// directly; other 1-D/2-D windows except 1x1 stride-1 ones go to the im2col-free `convGemm`
-/// (with `packed`, W's packing prepared at load, when given); everything else lowers each group
-/// to sgemm over im2col columns, one tile of output positions at a time (a 1x1 stride-1 conv
-/// reads X in place), so the column tile stays in cache and the epilogue runs on each output
-/// tile while it is still hot. Tiles run in parallel.
+/// (with `packed`, W's packing prepared at load, when given); everything else works one tile of
+/// output positions at a time per group: a 1x1 stride-1 conv by convgemm's pointwise kernel on
+/// X in place, a 3-D window by sgemm over im2col columns; the epilogue runs on each output tile
+/// while it is still hot. Tiles run in parallel.
 func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>,
             packed: PackedConvWeights? = nil) {
   let win = s.window
@@ -115,6 +115,8 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
     return
   }
   let rows = s.inPerGroup * kSize
+  // Pointwise products (few output channels) run on convgemm's tiles, reading X in place.
+  let pointwiseWeights = pointwise ? PackedConvWeights.reuse(packed, w, group: s.group, outPerGroup: s.outPerGroup, k: rows) : nil
   let tile = convColumnTile(rows: rows, columns: outSize)
   let tilesPerImage = (outSize + tile - 1) / tile
   let tasks = s.batch * s.group * tilesPerImage
@@ -134,8 +136,12 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
         b = UnsafePointer(col)
         ldb = cols
       }
-      sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
-            a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
+      if let pw = pointwiseWeights {
+        graphc_conv_gemm_pointwise_f32(rows, s.outPerGroup, b, ldb, cols, pw.data + g * pw.groupStride, y + yOffset, outSize)
+      } else {
+        sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
+              a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
+      }
       if epilogue.isIdentity { continue }
       for m in 0..<s.outPerGroup {
         epilogue.apply(channel: firstChannel + m, y: y, offset: yOffset + m * outSize, count: cols)

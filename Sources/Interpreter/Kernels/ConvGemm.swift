@@ -25,20 +25,23 @@ final class PackedConvWeights: @unchecked Sendable {
     }
   }
 
-  /// Packs a constant W when the conv will take the im2col-free path: 2-D float32, not 1x1
-  /// (pointwise products read X in place) and not depthwise. Nil when W does not fit.
+  /// Packs a constant W of a conv that takes a `graphc_conv_gemm` path (float32, at least
+  /// [M, C/group, k1], not depthwise). Nil when W does not fit.
   convenience init?(constant w: Tensor, group: Int) {
-    guard w.dtype == .float32, w.rank == 4, group > 0, w.shape[0] % group == 0, w.count > 0 else { return nil }
-    let (m, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-    guard !(kh == 1 && kw == 1), !(cg == 1 && group == m) else { return nil }
-    self.init(w.pointer(as: Float.self), source: UnsafeRawPointer(w.rawPointer), group: group, outPerGroup: m / group, k: cg * kh * kw)
+    guard w.dtype == .float32, w.rank >= 3, group > 0, w.shape[0] % group == 0, w.count > 0 else { return nil }
+    let m = w.shape[0], cg = w.shape[1]
+    guard !(cg == 1 && group == m) else { return nil }
+    self.init(w.pointer(as: Float.self), source: UnsafeRawPointer(w.rawPointer), group: group, outPerGroup: m / group, k: w.count / m)
   }
 
   deinit { data.deallocate() }
 
-  /// True when these are `w`'s weights packed for `s`.
-  func matches(_ w: UnsafePointer<Float>, _ s: ConvShape) -> Bool {
-    source == UnsafeRawPointer(w) && group == s.group && outPerGroup == s.outPerGroup && k == s.inPerGroup * s.window.kernelSize
+  /// `packed` when it holds `w` packed for these sizes, else `w` packed now.
+  static func reuse(_ packed: PackedConvWeights?, _ w: UnsafePointer<Float>, group: Int, outPerGroup: Int, k: Int) -> PackedConvWeights {
+    if let packed, packed.source == UnsafeRawPointer(w), packed.group == group, packed.outPerGroup == outPerGroup, packed.k == k {
+      return packed
+    }
+    return PackedConvWeights(w, source: nil, group: group, outPerGroup: outPerGroup, k: k)
   }
 }
 
@@ -48,8 +51,7 @@ final class PackedConvWeights: @unchecked Sendable {
 func convGemm(_ s: ConvShape, _ shape: graphc_dw_shape, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
               packed: PackedConvWeights?, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
   let k = s.inPerGroup * s.window.kernelSize
-  let weights = packed.flatMap { $0.matches(w, s) ? $0 : nil }
-    ?? PackedConvWeights(w, source: nil, group: s.group, outPerGroup: s.outPerGroup, k: k)
+  let weights = PackedConvWeights.reuse(packed, w, group: s.group, outPerGroup: s.outPerGroup, k: k)
   let inSize = shape.ih * shape.iw, outSize = shape.oh * shape.ow
   let (OH, OW) = (shape.oh, shape.ow)
   withUnsafePointer(to: shape) { sp in
