@@ -80,17 +80,51 @@ void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, lo
     graphc_pad_rows(s, x + c * s->ih * s->iw, 0, g.rows, g.cols, xp + c * g.phases * g.rows * g.cols);
 }
 
-/// One register tile: out[r][j] = sum_p wt[p * mr + r] * base[off[p] + j] for r < mr, j < 16,
-/// stored to y rows (stride ldy) when full, else through a buffer for the first `cols` columns.
-typedef void (*tile_fn)(long k, const long *off, const float *base, const float *wt, int mr,
-                        float *y, long ldy, int cols);
-
-static void store_partial(const float *acc, int mr, float *y, long ldy, int cols) {
-  for (int r = 0; r < mr; r++) memcpy(y + r * ldy, acc + r * PX, (size_t)cols * sizeof(float));
+/// Finishes one row of `cols` sums into y with the epilogue of the row's channel (`ep` already
+/// offset to this row: bias[0], z row at z), or copies them when `ep` is NULL; the formula and
+/// clamp are graphc_conv_epilogue_f32's.
+static inline __attribute__((always_inline))
+void finish_row(const float *acc, float *y, int cols, const graphc_conv_epilogue *ep) {
+  if (!ep) {
+    memcpy(y, acc, (size_t)cols * sizeof(float));
+    return;
+  }
+  const float b = ep->bias ? ep->bias[0] : 0, lo = ep->lo, hi = ep->hi;
+  const float *z = ep->z;
+  for (int j = 0; j < cols; j++) {
+    float v = acc[j];
+    if (z && !ep->z_after) v = v + (b + z[j]);
+    else v = v + b;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    y[j] = z && ep->z_after ? v + z[j] : v;
+  }
 }
 
+/// `ep` moved to row r of a tile (bias of channel r, residual row r at stride ldy).
+static inline __attribute__((always_inline))
+graphc_conv_epilogue row_epilogue(const graphc_conv_epilogue *ep, long r, long ldy) {
+  graphc_conv_epilogue e = *ep;
+  if (e.bias) e.bias += r;
+  if (e.z) e.z += r * ldy;
+  return e;
+}
+
+static void store_partial(const float *acc, int mr, float *y, long ldy, int cols, const graphc_conv_epilogue *ep) {
+  for (int r = 0; r < mr; r++) {
+    graphc_conv_epilogue e;
+    if (ep) e = row_epilogue(ep, r, ldy);
+    finish_row(acc + r * PX, y + r * ldy, cols, ep ? &e : NULL);
+  }
+}
+
+/// One register tile: out[r][j] = sum_p wt[p * mr + r] * base[off[p] + j] for r < mr, j < 16,
+/// finished by `ep` (NULL: raw sums) into y rows (stride ldy), the first `cols` columns.
+typedef void (*tile_fn)(long k, const long *off, const float *base, const float *wt, int mr,
+                        float *y, long ldy, int cols, const graphc_conv_epilogue *ep);
+
 static void tile_portable(long k, const long *off, const float *base, const float *wt, int mr,
-                          float *y, long ldy, int cols) {
+                          float *y, long ldy, int cols, const graphc_conv_epilogue *ep) {
   float acc[6 * PX];
   memset(acc, 0, sizeof acc);
   for (long p = 0; p < k; p++) {
@@ -99,14 +133,38 @@ static void tile_portable(long k, const long *off, const float *base, const floa
     for (int r = 0; r < mr; r++)
       for (int j = 0; j < PX; j++) acc[r * PX + j] += w[r] * b[j];
   }
-  store_partial(acc, mr, y, ldy, cols);
+  store_partial(acc, mr, y, ldy, cols, ep);
 }
 
 #if GRAPHC_X86
+/// Full-width store of one accumulator row pair with the epilogue, vectorized (same formula
+/// and NaN behaviour as finish_row: max(lo, v) and min(hi, v) return v when v is NaN).
+__attribute__((target("avx2,fma"))) static inline void store_row_avx2(__m256 a0, __m256 a1, float *y, const graphc_conv_epilogue *ep) {
+  if (ep) {
+    __m256 b = _mm256_set1_ps(ep->bias ? ep->bias[0] : 0), lo = _mm256_set1_ps(ep->lo), hi = _mm256_set1_ps(ep->hi);
+    const float *z = ep->z;
+    if (z && !ep->z_after) {
+      a0 = _mm256_add_ps(a0, _mm256_add_ps(b, _mm256_loadu_ps(z)));
+      a1 = _mm256_add_ps(a1, _mm256_add_ps(b, _mm256_loadu_ps(z + 8)));
+    } else {
+      a0 = _mm256_add_ps(a0, b);
+      a1 = _mm256_add_ps(a1, b);
+    }
+    a0 = _mm256_min_ps(hi, _mm256_max_ps(lo, a0));
+    a1 = _mm256_min_ps(hi, _mm256_max_ps(lo, a1));
+    if (z && ep->z_after) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(z));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(z + 8));
+    }
+  }
+  _mm256_storeu_ps(y, a0);
+  _mm256_storeu_ps(y + 8, a1);
+}
+
 #define GRAPHC_TILE_AVX2(NAME, MR)                                                                 \
   __attribute__((target("avx2,fma"))) static void NAME(long k, const long *off, const float *base,   \
                                                        const float *wt, int mr, float *y, long ldy, \
-                                                       int cols) {                                  \
+                                                       int cols, const graphc_conv_epilogue *ep) {  \
     (void)mr;                                                                                       \
     __m256 acc[MR][2];                                                                              \
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                      \
@@ -122,8 +180,9 @@ static void tile_portable(long k, const long *off, const float *base, const floa
     }                                                                                               \
     if (cols == PX) {                                                                               \
       for (int r = 0; r < MR; r++) {                                                                \
-        _mm256_storeu_ps(y + r * ldy, acc[r][0]);                                                   \
-        _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);                                               \
+        graphc_conv_epilogue e;                                                                     \
+        if (ep) e = row_epilogue(ep, r, ldy);                                                       \
+        store_row_avx2(acc[r][0], acc[r][1], y + r * ldy, ep ? &e : NULL);                          \
       }                                                                                             \
     } else {                                                                                        \
       float buf[MR * PX] __attribute__((aligned(32)));                                              \
@@ -131,7 +190,7 @@ static void tile_portable(long k, const long *off, const float *base, const floa
         _mm256_store_ps(buf + r * PX, acc[r][0]);                                                   \
         _mm256_store_ps(buf + r * PX + 8, acc[r][1]);                                               \
       }                                                                                             \
-      store_partial(buf, MR, y, ldy, cols);                                                         \
+      store_partial(buf, MR, y, ldy, cols, ep);                                                     \
     }                                                                                               \
   }
 GRAPHC_TILE_AVX2(tile6_avx2, 6)
@@ -149,21 +208,24 @@ static void pick_tiles(tile_fn *t4, tile_fn *t6) {
 #endif
 }
 
-/// All output-channel tiles of one 16-pixel column block: channel i of the block at y + i * ldy.
+/// All output-channel tiles of one 16-pixel column block: channel i of the block at y + i * ldy
+/// (and its residual at ep->z + i * ldy), finished by `ep` (NULL: raw sums).
 static void channel_tiles(tile_fn t4, tile_fn t6, long k, const long *off, const float *base, const float *wpacked,
-                          long m, float *y, long ldy, int cols) {
+                          long m, float *y, long ldy, int cols, const graphc_conv_epilogue *ep) {
   const float *wt = wpacked;
   for (long i = 0; i < m;) {
     int mr = tile_rows(m, i);
     // A 4-row tile may hold fewer real rows (zero weights); store only those.
     int real = m - i < mr ? (int)(m - i) : mr;
     tile_fn t = mr == 6 ? t6 : t4;
+    graphc_conv_epilogue e;
+    if (ep) e = row_epilogue(ep, i, ldy);
     if (real == mr) {
-      t(k, off, base, wt, mr, y + i * ldy, ldy, cols);
+      t(k, off, base, wt, mr, y + i * ldy, ldy, cols, ep ? &e : NULL);
     } else {
       float buf[6 * PX];
-      t(k, off, base, wt, mr, buf, PX, cols);
-      for (int r = 0; r < real; r++) memcpy(y + (i + r) * ldy, buf + r * PX, (size_t)cols * sizeof(float));
+      t(k, off, base, wt, mr, buf, PX, cols, NULL);
+      store_partial(buf, real, y + i * ldy, ldy, cols, ep ? &e : NULL);
     }
     wt += (long)mr * k;
     i += mr;
@@ -176,7 +238,7 @@ static long *offsets(long k, long *stack, long capacity) {
 }
 
 void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
-                          long r0, long r1, float *y, long ldy) {
+                          long r0, long r1, float *y, long ldy, const graphc_conv_epilogue *ep) {
   const prep_geom g = geometry(s);
   const long k = channels * s->kh * s->kw, OW = s->ow;
   long stackOff[1024];
@@ -196,14 +258,19 @@ void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const
     float *yrow = y + (oh - r0) * OW;
     for (long ow0 = 0; ow0 < OW; ow0 += PX) {
       int cols = OW - ow0 < PX ? (int)(OW - ow0) : PX;
-      channel_tiles(t4, t6, k, off, rowBase + ow0, wpacked, m, yrow + ow0, ldy, cols);
+      graphc_conv_epilogue e;
+      if (ep) {
+        e = *ep;
+        if (e.z) e.z += (oh - r0) * OW + ow0;
+      }
+      channel_tiles(t4, t6, k, off, rowBase + ow0, wpacked, m, yrow + ow0, ldy, cols, ep ? &e : NULL);
     }
   }
   if (off != stackOff) free(off);
 }
 
 void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, long n, const float *wpacked,
-                                    float *y, long ldy) {
+                                    float *y, long ldy, const graphc_conv_epilogue *ep) {
   long stackOff[1024];
   long *off = offsets(k, stackOff, 1024);
   if (!off) return;
@@ -211,7 +278,13 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
   tile_fn t4, t6;
   pick_tiles(&t4, &t6);
   long j0 = 0;
-  for (; j0 + PX <= n; j0 += PX) channel_tiles(t4, t6, k, off, x + j0, wpacked, m, y + j0, ldy, PX);
+  graphc_conv_epilogue e;
+  if (ep) e = *ep;
+  const float *z0 = ep ? ep->z : NULL;
+  for (; j0 + PX <= n; j0 += PX) {
+    if (z0) e.z = z0 + j0;
+    channel_tiles(t4, t6, k, off, x + j0, wpacked, m, y + j0, ldy, PX, ep ? &e : NULL);
+  }
   if (j0 < n) {
     // The last columns through a zero-padded copy, so no tile reads past the end of X.
     int cols = (int)(n - j0);
@@ -223,7 +296,8 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
         memset(tail + p * PX + cols, 0, (size_t)(PX - cols) * sizeof(float));
         off[p] = p * PX;
       }
-      channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols);
+      if (z0) e.z = z0 + j0;
+      channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols, ep ? &e : NULL);
       if (tail != stackTail) free(tail);
     }
   }

@@ -27,18 +27,21 @@ void graphc_pad_phase_range(const graphc_dw_shape *s, long q, long cols, long *j
 static inline __attribute__((always_inline))
 void graphc_pad_rows(const graphc_dw_shape *s, const float *xc, long prow0, long nrows, long cols, float *dst) {
   const long IH = s->ih, IW = s->iw, sw = s->sw, planeSize = nrows * cols;
+  // Valid column ranges of the first two phases, computed once (others per row).
+  long lo[2] = {0, 0}, hi[2] = {0, 0};
+  for (long q = 0; q < sw && q < 2; q++) graphc_pad_phase_range(s, q, cols, &lo[q], &hi[q]);
+  // Stride 2: both phases of the columns where both are inside, in one pass (even/odd).
+  long both0 = 0, both1 = 0;
+  if (sw == 2) {
+    both0 = lo[0] > lo[1] ? lo[0] : lo[1];
+    both1 = hi[0] < hi[1] ? hi[0] : hi[1];
+    if (both1 < both0) both1 = both0;
+  }
   for (long r = 0; r < nrows; r++) {
     long ih = prow0 + r - s->ph;
+    int inside = ih >= 0 && ih < IH;
     const float *src = xc + ih * IW - s->pw;
-    // Stride 2: both phases of the columns where both are inside, in one pass (even/odd).
-    long both0 = 0, both1 = 0;
-    if (sw == 2 && ih >= 0 && ih < IH) {
-      long lo0, hi0, lo1, hi1;
-      graphc_pad_phase_range(s, 0, cols, &lo0, &hi0);
-      graphc_pad_phase_range(s, 1, cols, &lo1, &hi1);
-      both0 = lo0 > lo1 ? lo0 : lo1;
-      both1 = hi0 < hi1 ? hi0 : hi1;
-      if (both1 < both0) both1 = both0;
+    if (sw == 2 && inside) {
       float *d0 = dst + r * cols, *d1 = d0 + planeSize;
       for (long j = both0; j < both1; j++) {
         d0[j] = src[2 * j];
@@ -48,22 +51,26 @@ void graphc_pad_rows(const graphc_dw_shape *s, const float *xc, long prow0, long
     for (long q = 0; q < sw; q++) {
       float *d = dst + q * planeSize + r * cols;
       long jlo, jhi;
-      graphc_pad_phase_range(s, q, cols, &jlo, &jhi);
-      if (ih < 0 || ih >= IH || jlo == jhi) {
+      if (q < 2) {
+        jlo = lo[q];
+        jhi = hi[q];
+      } else {
+        graphc_pad_phase_range(s, q, cols, &jlo, &jhi);
+      }
+      if (!inside || jlo == jhi) {
         memset(d, 0, (size_t)cols * sizeof(float));
         continue;
       }
-      for (long j = 0; j < jlo; j++) d[j] = 0;
+      memset(d, 0, (size_t)jlo * sizeof(float));
       if (sw == 1) {
         memcpy(d + jlo, src + jlo, (size_t)(jhi - jlo) * sizeof(float));
       } else {
-        for (long j = jlo; j < jhi; j++) {
-          if (j == both0 && both0 < both1) j = both1;
-          if (j >= jhi) break;
-          d[j] = src[j * sw + q];
-        }
+        // Stride 2 did [both0, both1) above.
+        long skip0 = sw == 2 ? both0 : jhi, skip1 = sw == 2 ? both1 : jhi;
+        for (long j = jlo; j < skip0 && j < jhi; j++) d[j] = src[j * sw + q];
+        for (long j = skip1 > jlo ? skip1 : jlo; j < jhi; j++) d[j] = src[j * sw + q];
       }
-      for (long j = jhi; j < cols; j++) d[j] = 0;
+      memset(d + jhi, 0, (size_t)(cols - jhi) * sizeof(float));
     }
   }
 }

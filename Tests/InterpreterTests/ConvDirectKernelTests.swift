@@ -93,10 +93,36 @@ struct ConvDirectKernelTests {
   }
 }
 
-/// The im2col-free conv kernel (convgemm.c) against a naive sum over channels and taps, over the
-/// window cases above, several channel counts (tiles of 6 and 4 rows, partial tiles), and a
-/// row range that starts inside the output.
+/// The im2col-free conv kernels (convgemm.c) against a naive sum over channels and taps, over the
+/// window cases above, several channel counts (tiles of 6 and 4 rows, partial tiles), a row
+/// range that starts inside the output, and each epilogue form (none, bias + clamp, residual
+/// before or after the clamp).
 struct ConvGemmKernelTests {
+  /// (bias, residual, residual after the clamp, lo, hi); nil = raw sums.
+  typealias Epilogue = (bias: Bool, residual: Bool, after: Bool, lo: Float, hi: Float)
+  static let epilogues: [Epilogue?] = [nil, (true, false, false, 0, 0.5), (true, true, false, -0.25, .infinity), (false, true, true, 0, .infinity)]
+
+  /// `sum` finished by `e` with channel bias `b` and residual `z`, graphc_conv_epilogue_f32's formula.
+  func finish(_ sum: Double, _ e: Epilogue?, bias b: Float, z: Float) -> Float {
+    guard let e else { return Float(sum) }
+    let bias = e.bias ? b : 0
+    var v = e.residual && !e.after ? Float(sum) + (bias + z) : Float(sum) + bias
+    v = min(max(v, e.lo), e.hi)
+    return e.residual && e.after ? v + z : v
+  }
+
+  /// Runs `body` with `e` in the kernels' form over `bias` and `z` (nil when `e` is nil).
+  func withEpilogue(_ e: Epilogue?, bias: [Float], z: [Float], _ body: (UnsafePointer<graphc_conv_epilogue>?) -> Void) {
+    guard let e else { return body(nil) }
+    bias.withUnsafeBufferPointer { bp in
+      z.withUnsafeBufferPointer { zp in
+        var ce = graphc_conv_epilogue(bias: e.bias ? bp.baseAddress : nil, z: e.residual ? zp.baseAddress : nil,
+                                      z_after: e.after ? 1 : 0, lo: e.lo, hi: e.hi)
+        withUnsafePointer(to: &ce) { body($0) }
+      }
+    }
+  }
+
   @Test(arguments: [false, true])
   func convGemmMatchesReference(portable: Bool) {
     graphc_sgemm_force_portable(portable ? 1 : 0)
@@ -104,13 +130,13 @@ struct ConvGemmKernelTests {
     let windows = ConvDirectKernelTests()
     for (index, c) in ConvDirectKernelTests.cases.enumerated() {
       let s = windows.shape(c)
-      for (channels, m) in [(1, 1), (3, 16), (2, 7), (5, 20), (4, 2), (2, 5)] {
+      for (variant, (channels, m)) in [(1, 1), (3, 16), (2, 7), (5, 20), (4, 2), (2, 5)].enumerated() {
         var rng = SeededRandom(seed: UInt64(300 + index * 16 + m))
-        let plane = s.ih * s.iw, k = channels * s.kh * s.kw
-        let x = rng.floats(channels * plane), w = rng.floats(m * k)
+        let plane = s.ih * s.iw, k = channels * s.kh * s.kw, outPlane = s.oh * s.ow
+        let x = rng.floats(channels * plane), w = rng.floats(m * k), bias = rng.floats(m), z = rng.floats(m * outPlane)
+        let e = Self.epilogues[(index + variant) % Self.epilogues.count]
         var packed = [Float](repeating: .nan, count: graphc_conv_gemm_packed_size(m, k))
         graphc_conv_gemm_pack_w(w, m, k, &packed)
-        let outPlane = s.oh * s.ow
         var y = [Float](repeating: .nan, count: m * outPlane)
         let r0 = s.oh / 3
         withUnsafePointer(to: s) { sp in
@@ -120,8 +146,10 @@ struct ConvGemmKernelTests {
           graphc_conv_gemm_prepare_input(sp, x, channels / 2, channels, &xp)
           y.withUnsafeMutableBufferPointer { yb in
             guard let base = yb.baseAddress else { return }
-            graphc_conv_gemm_f32(sp, channels, m, xp, packed, 0, r0, base, outPlane)
-            graphc_conv_gemm_f32(sp, channels, m, xp, packed, r0, s.oh, base + r0 * s.ow, outPlane)
+            withEpilogue(e, bias: bias, z: z) { graphc_conv_gemm_f32(sp, channels, m, xp, packed, 0, r0, base, outPlane, $0) }
+            withEpilogue(e, bias: bias, z: Array(z.dropFirst(r0 * s.ow))) {
+              graphc_conv_gemm_f32(sp, channels, m, xp, packed, r0, s.oh, base + r0 * s.ow, outPlane, $0)
+            }
           }
         }
         var worst: Float = 0
@@ -137,12 +165,38 @@ struct ConvGemmKernelTests {
                   }
                 }
               }
-              worst = max(worst, abs(y[o * outPlane + oh * s.ow + ow] - Float(sum)))
+              let i = o * outPlane + oh * s.ow + ow
+              worst = max(worst, abs(y[i] - finish(sum, e, bias: bias[o], z: z[i])))
             }
           }
         }
         #expect(worst <= 1e-5, "case \(index), \(channels) channels -> \(m): max error \(worst)")
       }
+    }
+  }
+
+  @Test(arguments: [false, true])
+  func pointwiseMatchesReference(portable: Bool) {
+    graphc_sgemm_force_portable(portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    // (k, m, n, ldx): full and partial 16-column blocks, X rows wider than n.
+    for (index, (k, m, n, ldx)) in [(1, 1, 5, 5), (8, 16, 37, 40), (12, 8, 32, 32), (24, 7, 50, 64), (3, 20, 17, 17)].enumerated() {
+      var rng = SeededRandom(seed: UInt64(500 + index))
+      let x = rng.floats(k * ldx), w = rng.floats(m * k), bias = rng.floats(m), z = rng.floats(m * n)
+      let e = Self.epilogues[index % Self.epilogues.count]
+      var packed = [Float](repeating: .nan, count: graphc_conv_gemm_packed_size(m, k))
+      graphc_conv_gemm_pack_w(w, m, k, &packed)
+      var y = [Float](repeating: .nan, count: m * n)
+      withEpilogue(e, bias: bias, z: z) { graphc_conv_gemm_pointwise_f32(k, m, x, ldx, n, packed, &y, n, $0) }
+      var worst: Float = 0
+      for o in 0..<m {
+        for j in 0..<n {
+          var sum: Double = 0
+          for p in 0..<k { sum += Double(w[o * k + p]) * Double(x[p * ldx + j]) }
+          worst = max(worst, abs(y[o * n + j] - finish(sum, e, bias: bias[o], z: z[o * n + j])))
+        }
+      }
+      #expect(worst <= 1e-5, "case \(index): max error \(worst)")
     }
   }
 }

@@ -137,12 +137,15 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
         ldb = cols
       }
       if let pw = pointwiseWeights {
-        graphc_conv_gemm_pointwise_f32(rows, s.outPerGroup, b, ldb, cols, pw.data + g * pw.groupStride, y + yOffset, outSize)
+        let rest = epilogue.withKernelForm(firstChannel: firstChannel, offset: yOffset) { ep in
+          graphc_conv_gemm_pointwise_f32(rows, s.outPerGroup, b, ldb, cols, pw.data + g * pw.groupStride, y + yOffset, outSize, ep)
+        }
+        if !rest { continue }
       } else {
         sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
               a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
+        if epilogue.isIdentity { continue }
       }
-      if epilogue.isIdentity { continue }
       for m in 0..<s.outPerGroup {
         epilogue.apply(channel: firstChannel + m, y: y, offset: yOffset + m * outSize, count: cols)
       }

@@ -47,7 +47,7 @@ final class PackedConvWeights: @unchecked Sendable {
 
 /// A planar (1-D/2-D) forward conv by `graphc_conv_gemm_f32`: per image, the input is prepared
 /// (in parallel over channels), then tasks of a few output rows of one group run in parallel,
-/// each finished by the epilogue while its rows are still in cache.
+/// the epilogue applied at the kernel's store (or, for other activations, right after).
 func convGemm(_ s: ConvShape, _ shape: graphc_dw_shape, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
               packed: PackedConvWeights?, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
   let k = s.inPerGroup * s.window.kernelSize
@@ -72,9 +72,11 @@ func convGemm(_ s: ConvShape, _ shape: graphc_dw_shape, x: UnsafePointer<Float>,
           let g = t / blocks, r0 = (t % blocks) * blockRows, r1 = min(OH, r0 + blockRows)
           let firstChannel = g * s.outPerGroup
           let yOffset = (n * s.outChannels + firstChannel) * outSize + r0 * OW
-          graphc_conv_gemm_f32(sp, s.inPerGroup, s.outPerGroup, xp + g * groupInput, weights.data + g * weights.groupStride,
-                               r0, r1, y + yOffset, outSize)
-          if epilogue.isIdentity { continue }
+          let rest = epilogue.withKernelForm(firstChannel: firstChannel, offset: yOffset) { ep in
+            graphc_conv_gemm_f32(sp, s.inPerGroup, s.outPerGroup, xp + g * groupInput, weights.data + g * weights.groupStride,
+                                 r0, r1, y + yOffset, outSize, ep)
+          }
+          if !rest { continue }
           for m in 0..<s.outPerGroup {
             epilogue.apply(channel: firstChannel + m, y: y, offset: yOffset + m * outSize, count: (r1 - r0) * OW)
           }

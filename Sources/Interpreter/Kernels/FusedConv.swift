@@ -92,8 +92,10 @@ func depthwisePointwise(
                  activation: dwActivation, into: dst)
       }
       let yOffset = n * m * outPlane + r0 * win.OW
-      graphc_conv_gemm_pointwise_f32(c, m, buffer, cols, cols, wp.data, y + yOffset, outPlane)
-      if epilogue.isIdentity { continue }
+      let rest = epilogue.withKernelForm(firstChannel: 0, offset: yOffset) { ep in
+        graphc_conv_gemm_pointwise_f32(c, m, buffer, cols, cols, wp.data, y + yOffset, outPlane, ep)
+      }
+      if !rest { continue }
       for o in 0..<m { epilogue.apply(channel: o, y: y, offset: yOffset + o * outPlane, count: cols) }
     }
   }
