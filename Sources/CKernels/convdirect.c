@@ -1,9 +1,10 @@
-// convdirect.c - Direct depthwise 2-D convolution rows and the bias/residual/clamp epilogue of
-// fused convolutions, each compiled twice (AVX2+FMA, chosen at run time, and portable).
+// convdirect.c - Direct depthwise 2-D convolution rows, the bias/residual/clamp epilogue of
+// fused convolutions and 2-D MaxPool, each compiled twice (AVX2+FMA, chosen at run time, and
+// portable).
 //
-// Both are plain loops written so the compiler vectorizes them: the depthwise kernel keeps a
-// chunk of one output row in a small accumulator array (L1) and adds every filter tap into it
-// in the scalar reference order (initial, then kh, then kw ascending). Multiply-adds are not
+// All are plain loops written so the compiler vectorizes them: the depthwise kernel reads
+// zero-padded copies of its input rows (convpad.h) and adds every filter tap in the scalar
+// reference order (initial, then kh, then kw ascending). Multiply-adds are not
 // contracted to FMA, so the results are bit for bit those of the scalar loops (and of the
 // Swift loops these replaced), which keeps calibration and golden IR stable.
 
@@ -233,44 +234,6 @@ static inline __attribute__((always_inline)) void valid_range(long base, long st
   *hi = b;
 }
 
-static inline __attribute__((always_inline))
-void im2col_body(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  const long IH = s->ih, IW = s->iw, OW = s->ow, width = p1 - p0, sw = s->sw;
-  float *row = col;
-  for (long c = 0; c < channels; c++) {
-    const float *xc = x + c * IH * IW;
-    for (long kh = 0; kh < s->kh; kh++) {
-      for (long kw = 0; kw < s->kw; kw++) {
-        long base = kw * s->dw - s->pw, vlo, vhi;
-        valid_range(base, sw, IW, OW, &vlo, &vhi);
-        for (long p = p0; p < p1;) {
-          long ow0 = p % OW, oh = p / OW;
-          long ow1 = ow0 + (p1 - p) < OW ? ow0 + (p1 - p) : OW;
-          float *dst = row + (p - p0) - ow0;
-          long ih = oh * s->sh - s->ph + kh * s->dh;
-          long lo = vlo > ow0 ? vlo : ow0, hi = vhi < ow1 ? vhi : ow1;
-          if (ih >= 0 && ih < IH && lo < hi) {
-            const float *src = xc + ih * IW + base;
-            for (long ow = ow0; ow < lo; ow++) dst[ow] = 0;
-            if (sw == 1) {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[ow];
-            } else if (sw == 2) {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[2 * ow];
-            } else {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw];
-            }
-            for (long ow = hi; ow < ow1; ow++) dst[ow] = 0;
-          } else {
-            for (long ow = ow0; ow < ow1; ow++) dst[ow] = 0;
-          }
-          p += ow1 - ow0;
-        }
-        row += width;
-      }
-    }
-  }
-}
-
 /// Max over each window of one plane, taps in kh-then-kw order, a tap replacing the running
 /// maximum only when greater (so a NaN first tap stays, later NaNs are skipped).
 static inline __attribute__((always_inline))
@@ -320,25 +283,11 @@ void maxpool_body(const graphc_dw_shape *s, const float *x, float *y) {
   }
 }
 
-static void im2col_portable(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  im2col_body(s, x, channels, p0, p1, col);
-}
 static void maxpool_portable(const graphc_dw_shape *s, const float *x, float *y) { maxpool_body(s, x, y); }
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2,fma")))
-static void im2col_avx2(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  im2col_body(s, x, channels, p0, p1, col);
-}
-__attribute__((target("avx2,fma")))
 static void maxpool_avx2(const graphc_dw_shape *s, const float *x, float *y) { maxpool_body(s, x, y); }
 #endif
-
-void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (graphc_sgemm_isa() == 2) { im2col_avx2(s, x, channels, p0, p1, col); return; }
-#endif
-  im2col_portable(s, x, channels, p0, p1, col);
-}
 
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y) {
 #if defined(__x86_64__) || defined(__i386__)

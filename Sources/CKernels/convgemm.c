@@ -80,6 +80,12 @@ void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, lo
     graphc_pad_rows(s, x + c * s->ih * s->iw, 0, g.rows, g.cols, xp + c * g.phases * g.rows * g.cols);
 }
 
+/// Clip's clamp with NaN passing through (graphc_conv_epilogue_f32's).
+static inline __attribute__((always_inline)) float clamp_f(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
 /// Finishes one row of `cols` sums into y with the epilogue of the row's channel (`ep` already
 /// offset to this row: bias[0], z row at z), or copies them when `ep` is NULL; the formula and
 /// clamp are graphc_conv_epilogue_f32's.
@@ -91,13 +97,13 @@ void finish_row(const float *acc, float *y, int cols, const graphc_conv_epilogue
   }
   const float b = ep->bias ? ep->bias[0] : 0, lo = ep->lo, hi = ep->hi;
   const float *z = ep->z;
-  for (int j = 0; j < cols; j++) {
-    float v = acc[j];
-    if (z && !ep->z_after) v = v + (b + z[j]);
-    else v = v + b;
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    y[j] = z && ep->z_after ? v + z[j] : v;
+  // One loop per form, so no load is conditional (masked loads are slow).
+  if (z && !ep->z_after) {
+    for (int j = 0; j < cols; j++) y[j] = clamp_f(acc[j] + (b + z[j]), lo, hi);
+  } else if (z) {
+    for (int j = 0; j < cols; j++) y[j] = clamp_f(acc[j] + b, lo, hi) + z[j];
+  } else {
+    for (int j = 0; j < cols; j++) y[j] = clamp_f(acc[j] + b, lo, hi);
   }
 }
 

@@ -136,11 +136,6 @@ void graphc_depthwise_rows_f32(const graphc_dw_shape *s, const float *x, const f
 /// with graphc_depthwise_rows_f32's clamp.
 void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int z_after, float lo, float hi);
 
-/// im2col of a 2-D conv window (`s` as for depthwise; oh/ow the output size) over `channels`
-/// planes of x, for the output positions [p0, p1) (flat oh * ow + ow): row (c, kh, kw) of col
-/// (length p1 - p0) holds the tap of each position, 0 in the padding.
-void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col);
-
 /// 2-D MaxPool of one plane (`s` as for depthwise): each output is the first in-bounds tap in
 /// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y);
