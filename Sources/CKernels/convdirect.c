@@ -1,13 +1,15 @@
-// convdirect.c - Direct depthwise 2-D convolution rows and the bias/residual/clamp epilogue of
-// fused convolutions, each compiled twice (AVX2+FMA, chosen at run time, and portable).
+// convdirect.c - Direct depthwise 2-D convolution rows, the bias/residual/clamp epilogue of
+// fused convolutions and 2-D MaxPool, each compiled twice (AVX2+FMA, chosen at run time, and
+// portable).
 //
-// Both are plain loops written so the compiler vectorizes them: the depthwise kernel keeps a
-// chunk of one output row in a small accumulator array (L1) and adds every filter tap into it
-// in the scalar reference order (initial, then kh, then kw ascending). Multiply-adds are not
+// All are plain loops written so the compiler vectorizes them: the depthwise kernel reads
+// zero-padded copies of its input rows (convpad.h) and adds every filter tap in the scalar
+// reference order (initial, then kh, then kw ascending). Multiply-adds are not
 // contracted to FMA, so the results are bit for bit those of the scalar loops (and of the
 // Swift loops these replaced), which keeps calibration and golden IR stable.
 
 #include "CKernels.h"
+#include "convpad.h"
 
 #include <math.h>
 
@@ -107,9 +109,71 @@ void dw_row_body(const graphc_dw_shape *s, const float *x, const float *w, float
   }
 }
 
+/// Floats of the on-stack padded rows of the depthwise kernel (32 KiB).
+#define DW_PAD_FLOATS 8192
+
+/// Output rows [r0, r1) of one channel from zero-padded, phase-split copies of the input rows
+/// (`graphc_pad_rows`), made a few output rows at a time on the stack: every tap of every
+/// column is then a contiguous read, so each row is one vector loop with no border cases.
+/// Padding taps add w * 0, which leaves each sum unchanged (up to the sign of a zero), so the
+/// results are those of the bounds-checked loops. Returns 0 (doing nothing) when even one
+/// output row's input does not fit the buffer or the window has more than 64 taps.
+static inline __attribute__((always_inline))
+int dw_rows_padded(const graphc_dw_shape *s, const float *x, const float *w, float initial, long r0, long r1,
+                   float lo, float hi, float *y) {
+  const long sw = s->sw, sh = s->sh, OW = s->ow, KH = s->kh, KW = s->kw, taps = KH * KW;
+  const long cols = OW + ((KW - 1) * s->dw) / sw + 1, span = (KH - 1) * s->dh + 1;
+  const long fit = DW_PAD_FLOATS / (sw * cols);
+  if (fit < span || taps > 64) return 0;
+  const long chunkRows = (fit - span) / sh + 1;
+  float buf[DW_PAD_FLOATS];
+  long tapOffset[64];
+  for (long a = r0; a < r1; a += chunkRows) {
+    long b = a + chunkRows < r1 ? a + chunkRows : r1;
+    long nrows = (b - 1 - a) * sh + span;
+    graphc_pad_rows(s, x, a * sh, nrows, cols, buf);
+    for (long kh = 0; kh < KH; kh++)
+      for (long kw = 0; kw < KW; kw++) {
+        long t = kw * s->dw;
+        tapOffset[kh * KW + kw] = ((t % sw) * nrows + kh * s->dh) * cols + t / sw;
+      }
+    for (long oh = a; oh < b; oh++) {
+      const float *base = buf + (oh - a) * sh * cols;
+      float *yrow = y + (oh - r0) * OW;
+      if (KH == 3 && KW == 3) {
+        const float *p0 = base + tapOffset[0], *p1 = base + tapOffset[1], *p2 = base + tapOffset[2];
+        const float *p3 = base + tapOffset[3], *p4 = base + tapOffset[4], *p5 = base + tapOffset[5];
+        const float *p6 = base + tapOffset[6], *p7 = base + tapOffset[7], *p8 = base + tapOffset[8];
+        const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        for (long j = 0; j < OW; j++) {
+          float v = initial;
+          v += w0 * p0[j]; v += w1 * p1[j]; v += w2 * p2[j];
+          v += w3 * p3[j]; v += w4 * p4[j]; v += w5 * p5[j];
+          v += w6 * p6[j]; v += w7 * p7[j]; v += w8 * p8[j];
+          yrow[j] = clamp_f(v, lo, hi);
+        }
+        continue;
+      }
+      for (long c0 = 0; c0 < OW; c0 += DW_CHUNK) {
+        long n = OW - c0 < DW_CHUNK ? OW - c0 : DW_CHUNK;
+        float acc[DW_CHUNK];
+        for (long j = 0; j < n; j++) acc[j] = initial;
+        for (long t = 0; t < taps; t++) {
+          const float *src = base + tapOffset[t] + c0;
+          float wv = w[t];
+          for (long j = 0; j < n; j++) acc[j] += wv * src[j];
+        }
+        for (long j = 0; j < n; j++) yrow[c0 + j] = clamp_f(acc[j], lo, hi);
+      }
+    }
+  }
+  return 1;
+}
+
 static inline __attribute__((always_inline))
 void dw_rows_body(const graphc_dw_shape *s, const float *x, const float *w, float initial, long r0, long r1,
                   float lo, float hi, float *y) {
+  if (dw_rows_padded(s, x, w, initial, r0, r1, lo, hi, y)) return;
   for (long oh = r0; oh < r1; oh++) dw_row_body(s, x, w, initial, oh, lo, hi, y + (oh - r0) * s->ow);
 }
 
@@ -170,44 +234,6 @@ static inline __attribute__((always_inline)) void valid_range(long base, long st
   *hi = b;
 }
 
-static inline __attribute__((always_inline))
-void im2col_body(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  const long IH = s->ih, IW = s->iw, OW = s->ow, width = p1 - p0, sw = s->sw;
-  float *row = col;
-  for (long c = 0; c < channels; c++) {
-    const float *xc = x + c * IH * IW;
-    for (long kh = 0; kh < s->kh; kh++) {
-      for (long kw = 0; kw < s->kw; kw++) {
-        long base = kw * s->dw - s->pw, vlo, vhi;
-        valid_range(base, sw, IW, OW, &vlo, &vhi);
-        for (long p = p0; p < p1;) {
-          long ow0 = p % OW, oh = p / OW;
-          long ow1 = ow0 + (p1 - p) < OW ? ow0 + (p1 - p) : OW;
-          float *dst = row + (p - p0) - ow0;
-          long ih = oh * s->sh - s->ph + kh * s->dh;
-          long lo = vlo > ow0 ? vlo : ow0, hi = vhi < ow1 ? vhi : ow1;
-          if (ih >= 0 && ih < IH && lo < hi) {
-            const float *src = xc + ih * IW + base;
-            for (long ow = ow0; ow < lo; ow++) dst[ow] = 0;
-            if (sw == 1) {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[ow];
-            } else if (sw == 2) {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[2 * ow];
-            } else {
-              for (long ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw];
-            }
-            for (long ow = hi; ow < ow1; ow++) dst[ow] = 0;
-          } else {
-            for (long ow = ow0; ow < ow1; ow++) dst[ow] = 0;
-          }
-          p += ow1 - ow0;
-        }
-        row += width;
-      }
-    }
-  }
-}
-
 /// Max over each window of one plane, taps in kh-then-kw order, a tap replacing the running
 /// maximum only when greater (so a NaN first tap stays, later NaNs are skipped).
 static inline __attribute__((always_inline))
@@ -257,25 +283,11 @@ void maxpool_body(const graphc_dw_shape *s, const float *x, float *y) {
   }
 }
 
-static void im2col_portable(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  im2col_body(s, x, channels, p0, p1, col);
-}
 static void maxpool_portable(const graphc_dw_shape *s, const float *x, float *y) { maxpool_body(s, x, y); }
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2,fma")))
-static void im2col_avx2(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-  im2col_body(s, x, channels, p0, p1, col);
-}
-__attribute__((target("avx2,fma")))
 static void maxpool_avx2(const graphc_dw_shape *s, const float *x, float *y) { maxpool_body(s, x, y); }
 #endif
-
-void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (graphc_sgemm_isa() == 2) { im2col_avx2(s, x, channels, p0, p1, col); return; }
-#endif
-  im2col_portable(s, x, channels, p0, p1, col);
-}
 
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -146,18 +146,46 @@ void graphc_depthwise_rows_f32(const graphc_dw_shape *s, const float *x, const f
 void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int z_after, float lo, float hi);
 
 /// im2col of a 2-D conv window (`s` as for depthwise; oh/ow the output size) over `channels`
-/// planes of x, for the output positions [p0, p1) (flat oh * ow + ow): row (c, kh, kw) of col
-/// (length p1 - p0) holds the tap of each position, 0 in the padding.
-void graphc_im2col2d_f32(const graphc_dw_shape *s, const float *x, long channels, long p0, long p1, float *col);
-
-/// graphc_im2col2d_f32 for 8-bit elements (int8 or uint8, as bytes), `pad` in the padding (the
-/// input's zero point, so padding is real zero). Defined in qim2col.c.
+/// planes of 8-bit elements (int8 or uint8, as bytes), for the output positions [p0, p1) (flat
+/// oh * ow + ow): row (c, kh, kw) of col (length p1 - p0) holds the tap of each position, `pad`
+/// in the padding (the input's zero point, so padding is real zero). Defined in qim2col.c.
 void graphc_im2col2d_8(const graphc_dw_shape *s, const uint8_t *x, long channels, long p0, long p1, uint8_t pad,
                        uint8_t *col);
 
 /// 2-D MaxPool of one plane (`s` as for depthwise): each output is the first in-bounds tap in
 /// kh-then-kw order, replaced by each later tap that is greater; -inf for a window with no tap.
 void graphc_maxpool2d_f32(const graphc_dw_shape *s, const float *x, float *y);
+
+/// The epilogue the conv GEMM kernels apply at the store (see graphc_conv_epilogue_f32): bias
+/// per output channel of the call (may be NULL), z the residual with Y's layout at the position
+/// of the call's y (may be NULL), clamp bounds lo/hi (-inf/+inf for none).
+typedef struct {
+  const float *bias;
+  const float *z;
+  int z_after;
+  float lo, hi;
+} graphc_conv_epilogue;
+
+/// im2col-free 2-D convolution (convgemm.c), `s` as for depthwise (oh/ow the output size), over
+/// `channels` input planes and `m` output channels, weights W[m][channels][kh][kw] (k =
+/// channels * kh * kw per output channel). Floats of the packed weights:
+long graphc_conv_gemm_packed_size(long m, long k);
+/// Packs W (m x k, row-major) into the kernel's output-channel tiles.
+void graphc_conv_gemm_pack_w(const float *w, long m, long k, float *dst);
+/// Floats of the prepared input (zero-padded, split into stride phases) for `channels` planes.
+long graphc_conv_gemm_input_size(const graphc_dw_shape *s, long channels);
+/// Prepares planes [c0, c1) of x (channels of ih x iw) into xp (sized for all channels).
+void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, long c0, long c1, float *xp);
+/// Output rows [r0, r1) of all m channels: y[i * ldy + (oh - r0) * ow + ow] = sum over p =
+/// (c, kh, kw) in order of W[i][p] * the tap (0 in the padding), from the prepared input and
+/// packed weights, finished by `ep` (NULL: the raw sums). Follows graphc_sgemm_isa() (AVX2+FMA
+/// or portable).
+void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
+                          long r0, long r1, float *y, long ldy, const graphc_conv_epilogue *ep);
+/// The same kernel for a 1x1 conv (a product with few output channels): y[i * ldy + j] =
+/// sum_p W[i][p] * x[p * ldx + j] for j < n, reading x in place (no element past column n).
+void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, long n, const float *wpacked,
+                                    float *y, long ldy, const graphc_conv_epilogue *ep);
 
 #ifdef __cplusplus
 }

@@ -9,11 +9,13 @@ let convKernels: [String: Kernel] = [
   "onnx.Conv": Kernel { ctx in
     guard try ctx.dtype(0) == .float32 else { throw unsupported("Conv", try ctx.dtype(0)) }
     let attrs = ctx.attributes
+    let group = try attrs.int("group", default: 1)
+    let packed = ctx.constant(1).flatMap { PackedConvWeights(constant: $0, group: group) }
     return { inputs, outputs in
       let (shape, x, w, bias) = try forwardConvOperands(inputs, outputs[0], attrs)
       conv2d(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
              epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) }),
-             y: outputs[0].pointer(as: Float.self))
+             y: outputs[0].pointer(as: Float.self), packed: packed)
     }
   },
   "onnx.ConvTranspose": Kernel { ctx in
@@ -93,10 +95,13 @@ private func fillBias(_ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Floa
 }
 
 /// Forward convolution with a fused epilogue. Depthwise (one filter per input channel) runs
-/// directly; everything else lowers each group to sgemm over im2col columns, one tile of output
-/// positions at a time (a 1x1 stride-1 conv reads X in place), so the column tile stays in cache
-/// and the epilogue runs on each output tile while it is still hot. Tiles run in parallel.
-func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>) {
+/// directly; other 1-D/2-D windows except 1x1 stride-1 ones go to the im2col-free `convGemm`
+/// (with `packed`, W's packing prepared at load, when given); everything else works one tile of
+/// output positions at a time per group: a 1x1 stride-1 conv by convgemm's pointwise kernel on
+/// X in place, a 3-D window by sgemm over im2col columns; the epilogue runs on each output tile
+/// while it is still hot. Tiles run in parallel.
+func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>,
+            packed: PackedConvWeights? = nil) {
   let win = s.window
   let inSize = win.inputSize, outSize = win.outputSize, kSize = win.kernelSize
   if s.group == s.inChannels && s.outChannels == s.inChannels && win.input.0 == 1 && win.kernel.0 == 1 {
@@ -105,7 +110,13 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
   }
   let planar = win.planar
   let pointwise = kSize == 1 && win.strides == (1, 1, 1) && win.pads == (0, 0, 0) && win.padsEnd == (0, 0, 0)
+  if let planar, !pointwise {
+    convGemm(s, planar, x: x, w: w, packed: packed, epilogue: epilogue, y: y)
+    return
+  }
   let rows = s.inPerGroup * kSize
+  // Pointwise products (few output channels) run on convgemm's tiles, reading X in place.
+  let pointwiseWeights = pointwise ? PackedConvWeights.reuse(packed, w, group: s.group, outPerGroup: s.outPerGroup, k: rows) : nil
   let tile = convColumnTile(rows: rows, columns: outSize)
   let tilesPerImage = (outSize + tile - 1) / tile
   let tasks = s.batch * s.group * tilesPerImage
@@ -120,18 +131,21 @@ func conv2d(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ep
       let firstChannel = g * s.outPerGroup
       let yOffset = (n * s.outChannels + firstChannel) * outSize + j0
       var b = xg + j0, ldb = inSize
-      if let col, let planar {
-        withUnsafePointer(to: planar) { graphc_im2col2d_f32($0, xg, s.inPerGroup, j0, j0 + cols, col) }
-        b = UnsafePointer(col)
-        ldb = cols
-      } else if let col {
+      if let col {
         im2col(xg, channels: s.inPerGroup, win, columns: j0..<(j0 + cols), pad: 0, into: col)
         b = UnsafePointer(col)
         ldb = cols
       }
-      sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
-            a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
-      if epilogue.isIdentity { continue }
+      if let pw = pointwiseWeights {
+        let rest = epilogue.withKernelForm(firstChannel: firstChannel, offset: yOffset) { ep in
+          graphc_conv_gemm_pointwise_f32(rows, s.outPerGroup, b, ldb, cols, pw.data + g * pw.groupStride, y + yOffset, outSize, ep)
+        }
+        if !rest { continue }
+      } else {
+        sgemm(transA: false, transB: false, m: s.outPerGroup, n: cols, k: rows, alpha: 1,
+              a: w + firstChannel * rows, lda: rows, b: b, ldb: ldb, beta: 0, c: y + yOffset, ldc: outSize)
+        if epilogue.isIdentity { continue }
+      }
       for m in 0..<s.outPerGroup {
         epilogue.apply(channel: firstChannel + m, y: y, offset: yOffset + m * outSize, count: cols)
       }

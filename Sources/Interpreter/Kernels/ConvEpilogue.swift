@@ -96,3 +96,21 @@ struct ConvEpilogue {
   /// True when the epilogue does nothing at all.
   var isIdentity: Bool { bias == nil && residual == nil && activation.kind == .none }
 }
+
+extension ConvEpilogue {
+  /// Runs `body` with this epilogue in the C conv kernels' form, for a call whose output
+  /// channels start at `firstChannel` and whose `y` is Y's element `offset` (nil when there is
+  /// nothing to do, or when the activation is not a clamp). Returns true when the caller must
+  /// still run `apply` on the raw sums (the activation was not a clamp).
+  @inline(__always)
+  func withKernelForm(firstChannel: Int, offset: Int, _ body: (UnsafePointer<graphc_conv_epilogue>?) -> Void) -> Bool {
+    guard !isIdentity, let (lo, hi) = activation.clampBounds else {
+      body(nil)
+      return !isIdentity
+    }
+    var e = graphc_conv_epilogue(bias: bias.map { $0 + firstChannel }, z: residual.map { $0 + offset },
+                                 z_after: residualAfterActivation ? 1 : 0, lo: lo, hi: hi)
+    withUnsafePointer(to: &e) { body($0) }
+    return false
+  }
+}

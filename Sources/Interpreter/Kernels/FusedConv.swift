@@ -2,6 +2,7 @@
 // graphc.DepthwisePointwise (depthwise conv feeding a 1x1 conv, tiled so the intermediate
 // never leaves the cache).
 
+import CKernels
 import GraphIR
 
 let fusedConvKernels: [String: Kernel] = [
@@ -10,6 +11,8 @@ let fusedConvKernels: [String: Kernel] = [
     let attrs = ctx.attributes
     let activation = ActivationFunction(try FusedActivation(attributes: attrs))
     let after = try attrs.int("residual_after_activation", default: 0) == 1
+    let group = try attrs.int("group", default: 1)
+    let packed = ctx.constant(1).flatMap { PackedConvWeights(constant: $0, group: group) }
     return { inputs, outputs in
       let y = outputs[0]
       let (shape, x, w, bias) = try forwardConvOperands(inputs, y, attrs)
@@ -17,7 +20,7 @@ let fusedConvKernels: [String: Kernel] = [
       conv2d(shape, x: x.pointer(as: Float.self), w: w.pointer(as: Float.self),
              epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) }, activation: activation,
                                     residual: z, residualAfterActivation: after),
-             y: y.pointer(as: Float.self))
+             y: y.pointer(as: Float.self), packed: packed)
     }
   },
   "graphc.DepthwisePointwise": Kernel { ctx in
@@ -26,6 +29,7 @@ let fusedConvKernels: [String: Kernel] = [
     let dwActivation = ActivationFunction(try FusedActivation(attributes: attrs, prefix: "dw_"))
     let activation = ActivationFunction(try FusedActivation(attributes: attrs))
     let after = try attrs.int("residual_after_activation", default: 0) == 1
+    let packedWp = ctx.constant(3).flatMap { PackedConvWeights(constant: $0, group: 1) }
     return { inputs, outputs in
       guard let x = inputs[0], let wd = inputs[1], let wp = inputs[3] else { throw GraphError("missing required input") }
       let y = outputs[0]
@@ -44,7 +48,7 @@ let fusedConvKernels: [String: Kernel] = [
       let z = try residualOperand(inputs, 5, y)
       depthwisePointwise(
         shape, x: x.pointer(as: Float.self), wd: wd.pointer(as: Float.self), bd: bd.map { UnsafePointer($0.pointer(as: Float.self)) },
-        dwActivation: dwActivation, wp: wp.pointer(as: Float.self), outChannels: m,
+        dwActivation: dwActivation, wp: PackedConvWeights.reuse(packedWp, wp.pointer(as: Float.self), group: 1, outPerGroup: m, k: c),
         epilogue: ConvEpilogue(bias: bp.map { UnsafePointer($0.pointer(as: Float.self)) }, activation: activation,
                                residual: z, residualAfterActivation: after),
         y: y.pointer(as: Float.self))
@@ -59,17 +63,18 @@ private func residualOperand(_ inputs: [Tensor?], _ index: Int, _ y: Tensor) thr
   return UnsafePointer(z.pointer(as: Float.self))
 }
 
-/// Depthwise conv (`wd`, `bd`, `dwActivation`) then a 1x1 conv (`wp`, `epilogue`), over tiles of
-/// output rows: for each tile the depthwise result of every channel goes into a buffer of about
-/// 128 KiB, and sgemm multiplies it by `wp` straight into Y. The intermediate tensor is never
-/// written whole. Tiles run in parallel, each worker with its own buffer.
+/// Depthwise conv (`wd`, `bd`, `dwActivation`) then a 1x1 conv (`wp`, packed, `epilogue`), over
+/// tiles of output rows: for each tile the depthwise result of every channel goes into a buffer
+/// of about 128 KiB, and convgemm's pointwise kernel multiplies it by `wp` straight into Y. The
+/// intermediate tensor is never written whole. Tiles run in parallel, each worker with its own
+/// buffer.
 func depthwisePointwise(
   _ s: ConvShape, x: UnsafePointer<Float>, wd: UnsafePointer<Float>, bd: UnsafePointer<Float>?,
-  dwActivation: ActivationFunction, wp: UnsafePointer<Float>, outChannels m: Int,
+  dwActivation: ActivationFunction, wp: PackedConvWeights,
   epilogue: ConvEpilogue, y: UnsafeMutablePointer<Float>
 ) {
   let win = DepthwiseWindow(s.window)
-  let c = s.inChannels
+  let c = s.inChannels, m = wp.outPerGroup
   let inPlane = win.IH * win.IW, outPlane = win.OH * win.OW, kPlane = win.KH * win.KW
   let tileRows = min(win.OH, max(1, (1 << 15) / max(1, c * win.OW)))
   let tilesPerImage = (win.OH + tileRows - 1) / tileRows
@@ -87,9 +92,10 @@ func depthwisePointwise(
                  activation: dwActivation, into: dst)
       }
       let yOffset = n * m * outPlane + r0 * win.OW
-      sgemm(transA: false, transB: false, m: m, n: cols, k: c, alpha: 1, a: wp, lda: c,
-            b: buffer, ldb: cols, beta: 0, c: y + yOffset, ldc: outPlane)
-      if epilogue.isIdentity { continue }
+      let rest = epilogue.withKernelForm(firstChannel: 0, offset: yOffset) { ep in
+        graphc_conv_gemm_pointwise_f32(c, m, buffer, cols, cols, wp.data, y + yOffset, outPlane, ep)
+      }
+      if !rest { continue }
       for o in 0..<m { epilogue.apply(channel: o, y: y, offset: yOffset + o * outPlane, count: cols) }
     }
   }
