@@ -13,6 +13,7 @@
 #include "CKernels.h"
 #include "convpad.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,9 +239,20 @@ static void channel_tiles(tile_fn t4, tile_fn t6, long k, const long *off, const
   }
 }
 
+/// `bytes` from the heap, or the process stops as Swift's own allocations do when memory runs
+/// out: a kernel never returns with its output silently unwritten.
+static void *heap_or_abort(size_t bytes) {
+  void *p = malloc(bytes);
+  if (!p) {
+    fputs("graphc: out of memory in a conv kernel\n", stderr);
+    abort();
+  }
+  return p;
+}
+
 /// Offsets table of k entries: the caller's stack array when it fits, else the heap.
 static long *offsets(long k, long *stack, long capacity) {
-  return k <= capacity ? stack : malloc((size_t)k * sizeof(long));
+  return k <= capacity ? stack : heap_or_abort((size_t)k * sizeof(long));
 }
 
 void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
@@ -249,7 +261,6 @@ void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const
   const long k = channels * s->kh * s->kw, OW = s->ow;
   long stackOff[1024];
   long *off = offsets(k, stackOff, 1024);
-  if (!off) return;
   for (long c = 0, p = 0; c < channels; c++)
     for (long kh = 0; kh < s->kh; kh++)
       for (long kw = 0; kw < s->kw; kw++, p++) {
@@ -279,7 +290,6 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
                                     float *y, long ldy, const graphc_conv_epilogue *ep) {
   long stackOff[1024];
   long *off = offsets(k, stackOff, 1024);
-  if (!off) return;
   for (long p = 0; p < k; p++) off[p] = p * ldx;
   tile_fn t4, t6;
   pick_tiles(&t4, &t6);
@@ -295,17 +305,15 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
     // The last columns through a zero-padded copy, so no tile reads past the end of X.
     int cols = (int)(n - j0);
     float stackTail[256 * PX];
-    float *tail = k <= 256 ? stackTail : malloc((size_t)(k * PX) * sizeof(float));
-    if (tail) {
-      for (long p = 0; p < k; p++) {
-        memcpy(tail + p * PX, x + p * ldx + j0, (size_t)cols * sizeof(float));
-        memset(tail + p * PX + cols, 0, (size_t)(PX - cols) * sizeof(float));
-        off[p] = p * PX;
-      }
-      if (z0) e.z = z0 + j0;
-      channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols, ep ? &e : NULL);
-      if (tail != stackTail) free(tail);
+    float *tail = k <= 256 ? stackTail : heap_or_abort((size_t)(k * PX) * sizeof(float));
+    for (long p = 0; p < k; p++) {
+      memcpy(tail + p * PX, x + p * ldx + j0, (size_t)cols * sizeof(float));
+      memset(tail + p * PX + cols, 0, (size_t)(PX - cols) * sizeof(float));
+      off[p] = p * PX;
     }
+    if (z0) e.z = z0 + j0;
+    channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols, ep ? &e : NULL);
+    if (tail != stackTail) free(tail);
   }
   if (off != stackOff) free(off);
 }
