@@ -77,12 +77,16 @@ public final class SgemmPackedB: @unchecked Sendable {
   }
 
   /// Packs the last two dimensions of a float32 tensor of rank >= 2 whose other dimensions are
-  /// all 1 (as MatMul's B, or Gemm's B with `transB`); nil for anything else.
+  /// all 1 (as MatMul's B, or Gemm's B with `transB`); nil for anything else. Then gives the
+  /// tensor's pages back when they come from a file mapping (`releaseResidentPages`): runs read
+  /// the panels, so the weight would otherwise be resident twice; the few calls that read B in
+  /// place (at most 4 rows) map its pages again from the file.
   convenience init?(matrix t: Tensor, transB: Bool) {
     guard t.dtype == .float32, t.rank >= 2, t.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { return nil }
     let rows = t.shape[t.rank - 2], cols = t.shape[t.rank - 1]
     self.init(transB: transB, k: transB ? cols : rows, n: transB ? rows : cols, b: UnsafePointer(t.pointer(as: Float.self)),
               ldb: cols, owner: t.storage)
+    t.storage.releaseResidentPages(byteOffset: t.byteOffset, byteCount: t.byteCount)
   }
 
   private init?(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, owner: AnyObject?) {
