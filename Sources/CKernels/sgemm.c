@@ -379,8 +379,28 @@ static void sgemm_unpacked(int transA, int transB, long m, long n, long k, float
 long graphc_sgemm_packed_size(long k, long n) { return (n + NR - 1) / NR * NR * (k > 0 ? k : 1); }
 
 void graphc_sgemm_pack_b(int transB, long k, long n, const float *b, long ldb, float *dst) {
-  // pack_b with kc = k lays out exactly the whole-matrix format: panel j at dst + j*NR*k.
-  if (k > 0 && n > 0) pack_b(transB, b, ldb, 0, 0, k, n, dst);
+  if (k <= 0 || n <= 0) return;
+  // pack_b with kc = k lays out exactly the whole-matrix format (panel j at dst + j*NR*k). A
+  // transposed B is packed panel by panel, reading 16 k-contiguous rows: use it as is.
+  if (transB) {
+    pack_b(1, b, ldb, 0, 0, k, n, dst);
+    return;
+  }
+  // Row-major B: by blocks of 64 rows (one block of B fits in L2), panel by panel, so each
+  // panel gets a contiguous 4 KiB run instead of one line per row of B scattered over every
+  // panel of the whole matrix (a TLB miss per store on big weights).
+  enum { ROWS = 64 };
+  for (long p0 = 0; p0 < k; p0 += ROWS) {
+    long p1 = min_l(k, p0 + ROWS);
+    for (long j0 = 0; j0 < n; j0 += NR) {
+      long w = min_l(NR, n - j0);
+      float *d = dst + j0 * k;
+      for (long p = p0; p < p1; p++) {
+        memcpy(d + p * NR, b + p * ldb + j0, (size_t)w * sizeof(float));
+        if (w < NR) memset(d + p * NR + w, 0, (size_t)(NR - w) * sizeof(float));
+      }
+    }
+  }
 }
 
 /// The serial GEMM; `packed` (may be NULL) is op(B) from this call's first column packed whole
