@@ -26,7 +26,6 @@ void graphc_leave_parallel_body(int previous) { in_parallel_body = previous; }
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <time.h>
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -41,24 +40,10 @@ void graphc_leave_parallel_body(int previous) { in_parallel_body = previous; }
 #endif
 
 enum { MAX_WORKERS = 63 };
-/// How long a waiting thread spins before it sleeps, in ns: GRAPHC_POOL_SPIN_US (0 to 10000)
-/// when set, else DEFAULT_SPIN_US. Spinning catches the next parallel op of a run without a
-/// futex wake-up, but a spinning worker takes a core from the caller's serial work when the
-/// machine's cores are shared.
-enum { DEFAULT_SPIN_US = 100 };
-static long spin_ns(void) {
-  static atomic_long cached = -1;
-  long v = atomic_load_explicit(&cached, memory_order_relaxed);
-  if (v < 0) {
-    const char *e = getenv("GRAPHC_POOL_SPIN_US");
-    char *end = NULL;
-    long us = e ? strtol(e, &end, 10) : DEFAULT_SPIN_US;
-    if (!e || end == e || *end != 0 || us < 0 || us > 10000) us = DEFAULT_SPIN_US;
-    v = us * 1000;
-    atomic_store_explicit(&cached, v, memory_order_relaxed);
-  }
-  return v;
-}
+/// How long a waiting thread spins before it sleeps: long enough to catch the next parallel op
+/// of a run (the serial ops between two GEMMs take tens of microseconds), short enough not to
+/// burn a shared core when the model is idle.
+static const long SPIN_NS = 100000;
 
 /// Blocks while *word == value (spuriously returning is allowed: callers re-check).
 static void wait_on(atomic_uint *word, unsigned value) {
@@ -88,15 +73,14 @@ static long now_ns(void) {
 /// (whoever changes the word wakes it when it sees the flag). Returns the new value.
 static unsigned await_change(atomic_uint *word, unsigned value, atomic_int *sleeping) {
   unsigned v;
-  long start = 0, limit = spin_ns();
+  long start = 0;
   for (long i = 0;; i++) {
     if ((v = atomic_load_explicit(word, memory_order_acquire)) != value) return v;
-    if (limit == 0) break;
     GRAPHC_PAUSE();
     if ((i & 255) == 255) {
       long t = now_ns();
       if (start == 0) start = t;
-      else if (t - start > limit) break;
+      else if (t - start > SPIN_NS) break;
     }
   }
   for (;;) {
