@@ -69,8 +69,8 @@ static long now_ns(void) {
   return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-/// Waits while *word == value: spins for SPIN_NS, then sleeps on the futex with *sleeping set
-/// (whoever changes the word wakes it when it sees the flag). Returns the new value.
+/// Waits until *word != value: spins for SPIN_NS, then sleeps on the futex with *sleeping set
+/// (the writer wakes it when it sees the flag). Returns the new value.
 static unsigned await_change(atomic_uint *word, unsigned value, atomic_int *sleeping) {
   unsigned v;
   long start = 0;
@@ -93,33 +93,22 @@ static unsigned await_change(atomic_uint *word, unsigned value, atomic_int *slee
   return v;
 }
 
-/// A mailbox's state. The submitter posts a chunk (IDLE -> POSTED, fields written first); the
-/// worker claims it (POSTED -> RUNNING), runs it and reports (RUNNING -> DONE); the submitter
-/// then resets it (DONE -> IDLE). A chunk the worker has not claimed when the submitter is done
-/// with its own is taken back (POSTED -> IDLE) and run by the submitter, so a worker that is
-/// slow to wake (its core busy with another process) never makes the call wait for it.
-enum { IDLE = 0, POSTED = 1, RUNNING = 2, DONE = 3 };
+/// Stores `value` into *word and wakes its sleeper, if any (the sequentially consistent store
+/// then load pairs with await_change's flag then re-check, so no wake-up is lost).
+static void publish(atomic_uint *word, unsigned value, atomic_int *sleeping) {
+  atomic_store(word, value);
+  if (atomic_load(sleeping)) wake_all(word);
+}
 
-/// One worker's mailbox; fn/context/index are written only while the state is IDLE.
+/// One worker's mailbox: the submitter fills fn/context/index while the worker is idle
+/// (done == posted), then bumps `posted`; the worker runs the chunk and sets done = posted.
 typedef struct {
   graphc_chunk_fn fn;
   void *context;
   long index;
-  atomic_uint state;
-  atomic_int sleepers;  // threads (worker or submitter) asleep on `state`
+  atomic_uint posted, done;
+  atomic_int worker_sleeping, submitter_sleeping;
 } __attribute__((aligned(64))) mailbox;
-
-/// Sets the state and wakes the sleepers on it, if any (the sequentially consistent store then
-/// load pairs with await_change's flag then re-check, so no wake-up is lost).
-static void set_state(mailbox *box, unsigned value) {
-  atomic_store(&box->state, value);
-  if (atomic_load(&box->sleepers)) wake_all(&box->state);
-}
-
-static int claim(mailbox *box, unsigned from, unsigned to) {
-  unsigned expected = from;
-  return atomic_compare_exchange_strong(&box->state, &expected, to);
-}
 
 static mailbox boxes[MAX_WORKERS];
 static int worker_count;  // guarded by pool_lock
@@ -129,14 +118,11 @@ static _Thread_local int is_pool_worker;
 static void *worker_main(void *arg) {
   mailbox *box = arg;
   is_pool_worker = 1;
-  unsigned v = atomic_load(&box->state);
+  unsigned seen = 0;  // a box is new when its worker starts: nothing posted yet
   for (;;) {
-    while (v != POSTED) v = await_change(&box->state, v, &box->sleepers);
-    if (claim(box, POSTED, RUNNING)) {
-      box->fn(box->context, box->index);
-      set_state(box, DONE);
-    }
-    v = atomic_load(&box->state);
+    seen = await_change(&box->posted, seen, &box->worker_sleeping);
+    box->fn(box->context, box->index);
+    publish(&box->done, seen, &box->submitter_sleeping);
   }
   return NULL;
 }
@@ -173,19 +159,15 @@ void graphc_parallel_for(long count, graphc_chunk_fn fn, void *context) {
     box->fn = fn;
     box->context = context;
     box->index = w + 1;
-    set_state(box, POSTED);
+    publish(&box->posted, atomic_load(&box->posted) + 1, &box->worker_sleeping);
   }
   fn(context, 0);
   for (long i = helpers + 1; i < count; i++) fn(context, i);  // no worker could be started
   for (long w = 0; w < helpers; w++) {
     mailbox *box = &boxes[w];
-    if (claim(box, POSTED, IDLE)) {  // not started yet: run it here
-      fn(context, w + 1);
-      continue;
-    }
-    unsigned v = atomic_load(&box->state);
-    while (v != DONE) v = await_change(&box->state, v, &box->sleepers);
-    atomic_store(&box->state, IDLE);
+    unsigned target = atomic_load(&box->posted);
+    unsigned d = atomic_load_explicit(&box->done, memory_order_acquire);
+    while (d != target) d = await_change(&box->done, d, &box->submitter_sleeping);
   }
   pthread_mutex_unlock(&pool_lock);
 }

@@ -35,8 +35,7 @@ public enum InterpreterThreads {
 /// Splits `0..<count` into at most `InterpreterThreads.current` contiguous chunks of at least
 /// `minChunk` items and runs `body` on each: the first on the calling thread, the others on
 /// CKernels' persistent worker pool (`graphc_parallel_for`: threads created once, a brief spin
-/// then a futex wait, so no thread is created per op; a chunk no worker has started by the time
-/// the caller is done with its own runs on the caller). Serial when one chunk suffices, when
+/// then a futex wait, so no thread is created per op). Serial when one chunk suffices, when
 /// called from inside another chunk's body, or when another run holds the pool.
 @inline(__always)
 func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {

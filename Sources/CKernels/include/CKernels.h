@@ -80,8 +80,7 @@ void graphc_leave_parallel_body(int previous);
 typedef void (*graphc_chunk_fn)(void *context, long index);
 /// Runs fn(context, i) for every i in 0 ..< count and returns when all are done: chunk 0 on the
 /// calling thread, the others on a persistent pool of workers (created on first need, up to 63,
-/// never per call; an idle worker spins about 0.1 ms, then sleeps on a futex). A chunk that no
-/// worker has started when the caller has finished its own runs on the caller. Runs every chunk
+/// never per call; an idle worker spins about 0.1 ms, then sleeps on a futex). Runs every chunk
 /// on the calling thread when called from a worker or while another thread is using the pool,
 /// so threads never exceed the largest count asked for.
 void graphc_parallel_for(long count, graphc_chunk_fn fn, void *context);
