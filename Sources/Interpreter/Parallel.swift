@@ -1,6 +1,7 @@
 // Parallel.swift - The interpreter's thread budget and the one helper kernels split work with.
 
 import CKernels
+import Dispatch
 import Foundation
 
 /// How many threads kernels may use at once (1 = serial). `graphc run/bench --threads` set the
@@ -33,10 +34,9 @@ public enum InterpreterThreads {
 }
 
 /// Splits `0..<count` into at most `InterpreterThreads.current` contiguous chunks of at least
-/// `minChunk` items and runs `body` on each: the first on the calling thread, the others on
-/// CKernels' persistent worker pool (`graphc_parallel_for`: threads created once, a brief spin
-/// then a futex wait, so no thread is created per op). Serial when one chunk suffices, when
-/// called from inside another chunk's body, or when another run holds the pool.
+/// `minChunk` items and runs `body` on each. Work runs on Dispatch's global worker pool, whose
+/// threads persist across calls, so no thread is created per op. Serial when one chunk suffices
+/// or when called from inside another chunk's body.
 @inline(__always)
 func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
   let chunks = min(InterpreterThreads.current, max(1, count / max(minChunk, 1)))
@@ -44,26 +44,12 @@ func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
     if count > 0 { body(0..<count) }
     return
   }
-  withoutActuallyEscaping(body) { body in
-    var job = ChunkJob(count: count, chunks: chunks, body: body)
-    withUnsafeMutablePointer(to: &job) { graphc_parallel_for(chunks, runChunk, $0) }
+  DispatchQueue.concurrentPerform(iterations: chunks) { t in
+    let lo = count * t / chunks, hi = count * (t + 1) / chunks
+    let mark = graphc_enter_parallel_body()
+    defer { graphc_leave_parallel_body(mark) }
+    if lo < hi { body(lo..<hi) }
   }
-}
-
-/// One `parallelChunks` call, read by the pool's threads through a pointer while the call waits.
-private struct ChunkJob {
-  let count: Int, chunks: Int
-  let body: (Range<Int>) -> Void
-}
-
-/// Runs chunk `t` of the `ChunkJob` at `context` as a parallel body (no nested splitting).
-private let runChunk: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, t in
-  guard let job = context?.assumingMemoryBound(to: ChunkJob.self) else { return }
-  let count = job.pointee.count, chunks = job.pointee.chunks
-  let lo = count * t / chunks, hi = count * (t + 1) / chunks
-  let mark = graphc_enter_parallel_body()
-  defer { graphc_leave_parallel_body(mark) }
-  if lo < hi { job.pointee.body(lo..<hi) }
 }
 
 /// Elements below which an element-wise kernel stays on one thread: about 30 µs of work, well

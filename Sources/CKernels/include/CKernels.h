@@ -76,17 +76,6 @@ int graphc_set_thread_budget(int threads);
 int graphc_enter_parallel_body(void);
 void graphc_leave_parallel_body(int previous);
 
-/// A chunk of work for graphc_parallel_for: called with the context and the chunk's index.
-typedef void (*graphc_chunk_fn)(void *context, long index);
-/// Runs fn(context, i) for every i in 0 ..< count and returns when all are done: chunk 0 on the
-/// calling thread, the others on a persistent pool of workers (created on first need, up to 63,
-/// never per call; an idle worker spins about 0.1 ms, then sleeps on a futex). Runs every chunk
-/// on the calling thread when called from a worker or while another thread is using the pool,
-/// so threads never exceed the largest count asked for.
-void graphc_parallel_for(long count, graphc_chunk_fn fn, void *context);
-/// Workers started so far (for tests).
-int graphc_pool_workers(void);
-
 /// A growable 64-byte aligned buffer of at least `bytes` bytes owned by the calling thread and
 /// slot (0 and 1: sgemm; 2 and 3: qgemm), reused across calls and freed when the thread exits;
 /// NULL if it cannot be allocated. The contents do not survive a call for a larger size.
