@@ -376,8 +376,37 @@ static void sgemm_unpacked(int transA, int transB, long m, long n, long k, float
   }
 }
 
-void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float alpha,
-                         const float *a, long lda, const float *b, long ldb,
+long graphc_sgemm_packed_size(long k, long n) { return (n + NR - 1) / NR * NR * (k > 0 ? k : 1); }
+
+void graphc_sgemm_pack_b(int transB, long k, long n, const float *b, long ldb, float *dst) {
+  if (k <= 0 || n <= 0) return;
+  // pack_b with kc = k lays out exactly the whole-matrix format (panel j at dst + j*NR*k). A
+  // transposed B is packed panel by panel, reading 16 k-contiguous rows: use it as is.
+  if (transB) {
+    pack_b(1, b, ldb, 0, 0, k, n, dst);
+    return;
+  }
+  // Row-major B: by blocks of 64 rows (one block of B fits in L2), panel by panel, so each
+  // panel gets a contiguous 4 KiB run instead of one line per row of B scattered over every
+  // panel of the whole matrix (a TLB miss per store on big weights).
+  enum { ROWS = 64 };
+  for (long p0 = 0; p0 < k; p0 += ROWS) {
+    long p1 = min_l(k, p0 + ROWS);
+    for (long j0 = 0; j0 < n; j0 += NR) {
+      long w = min_l(NR, n - j0);
+      float *d = dst + j0 * k;
+      for (long p = p0; p < p1; p++) {
+        memcpy(d + p * NR, b + p * ldb + j0, (size_t)w * sizeof(float));
+        if (w < NR) memset(d + p * NR + w, 0, (size_t)(NR - w) * sizeof(float));
+      }
+    }
+  }
+}
+
+/// The serial GEMM; `packed` (may be NULL) is op(B) from this call's first column packed whole
+/// by graphc_sgemm_pack_b, used instead of packing B per K block.
+static void sgemm_serial(int transA, int transB, long m, long n, long k, float alpha,
+                         const float *a, long lda, const float *b, long ldb, const float *packed,
                          float beta, float *c, long ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0) {
@@ -410,13 +439,13 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
     return;
   }
   ukernel_fn kernel = pick_kernel();
-  int directB = !transB && m <= DIRECT_B_MAX_M;
+  int directB = !packed && !transB && m <= DIRECT_B_MAX_M;
   int directA = !transA && n <= DIRECT_A_MAX_N;
   long mcMax = min_l(m, MC), kcMax = min_l(k, KC);
-  long ncPacked = directB ? NR : (min_l(n, NC) + NR - 1) / NR * NR;
+  long ncPacked = packed ? 0 : directB ? NR : (min_l(n, NC) + NR - 1) / NR * NR;
   float *pa = reserve(0, (size_t)((mcMax + MR - 1) / MR * MR * kcMax));
-  float *pb = reserve(1, (size_t)(ncPacked * kcMax));
-  if (!pa || !pb) {
+  float *pb = packed ? NULL : reserve(1, (size_t)(ncPacked * kcMax));
+  if (!pa || (!packed && !pb)) {
     sgemm_unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
@@ -425,7 +454,7 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
     for (long pc = 0; pc < k; pc += KC) {
       long kc = min_l(KC, k - pc);
       float blockBeta = pc == 0 ? beta : 1.0f;  // later K blocks accumulate
-      if (!directB) pack_b(transB, b, ldb, pc, jc, kc, nc, pb);
+      if (!packed && !directB) pack_b(transB, b, ldb, pc, jc, kc, nc, pb);
       for (long ic = 0; ic < m; ic += MC) {
         long mc = min_l(MC, m - ic);
         if (!directA) pack_a(transA, a, lda, ic, pc, mc, kc, pa);
@@ -433,7 +462,10 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
           int w = (int)min_l(NR, nc - jr);
           const float *panel;
           long bs;
-          if (!directB) {
+          if (packed) {
+            panel = packed + (jc + jr) * k + pc * NR;
+            bs = NR;
+          } else if (!directB) {
             panel = pb + jr * kc;
             bs = NR;
           } else if (w == NR) {
@@ -454,4 +486,16 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
       }
     }
   }
+}
+
+void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float alpha,
+                         const float *a, long lda, const float *b, long ldb,
+                         float beta, float *c, long ldc) {
+  sgemm_serial(transA, transB, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+}
+
+void graphc_sgemm_serial_packed(int transA, int transB, long m, long n, long k, float alpha,
+                                const float *a, long lda, const float *b, long ldb, const float *packed,
+                                float beta, float *c, long ldc) {
+  sgemm_serial(transA, transB, m, n, k, alpha, a, lda, b, ldb, packed, beta, c, ldc);
 }

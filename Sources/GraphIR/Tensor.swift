@@ -39,6 +39,23 @@ public final class TensorStorage: @unchecked Sendable {
   }
 
   deinit { if ownsMemory { base.deallocate() } }
+
+  /// Takes the whole pages of the `byteCount` bytes at `byteOffset` out of memory when the owner
+  /// can do so without losing them (`ReleasablePages`: a read-only file mapping); no effect
+  /// otherwise. The contents stay the same: a later read brings the pages back.
+  public func releaseResidentPages(byteOffset: Int, byteCount: Int) {
+    guard byteOffset >= 0, byteCount > 0, byteOffset <= self.byteCount - byteCount,
+          let owner = owner as? ReleasablePages else { return }
+    owner.releaseResidentPages(UnsafeRawPointer(base + byteOffset), byteCount: byteCount)
+  }
+}
+
+/// An owner of borrowed tensor bytes that can drop pages from memory and read them back on
+/// demand, such as a read-only file mapping; lets a kernel that keeps its own copy of a weight
+/// (e.g. packed GEMM panels) give back the memory of the original.
+public protocol ReleasablePages: AnyObject {
+  /// Drops the whole pages inside the range, if the bytes can be read back unchanged later.
+  func releaseResidentPages(_ start: UnsafeRawPointer, byteCount: Int)
 }
 
 /// A dense, row-major tensor view: an element type, a concrete shape and a byte range of a

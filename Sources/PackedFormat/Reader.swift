@@ -155,6 +155,18 @@ final class FileBytes: @unchecked Sendable {
   }
 }
 
+extension FileBytes: ReleasablePages {
+  /// For a mapping only (an owned copy has no file to read back from): the pages are clean,
+  /// since the mapping is read-only, and a later read maps them from the file again.
+  func releaseResidentPages(_ start: UnsafeRawPointer, byteCount: Int) {
+    guard mapped, let base, start >= UnsafeRawPointer(base), start + byteCount <= UnsafeRawPointer(base + count) else { return }
+    let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
+    let from = (Int(bitPattern: start) + page - 1) / page * page, to = (Int(bitPattern: start) + byteCount) / page * page
+    guard from < to, let p = UnsafeMutableRawPointer(bitPattern: from) else { return }
+    madvise(p, to - from, MADV_DONTNEED)
+  }
+}
+
 /// The parse state. Sections are read in dependency order: strings, memory plan, tensors,
 /// nodes, graph io, metadata; then cross-section rules are checked.
 private struct Parser {

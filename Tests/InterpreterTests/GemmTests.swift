@@ -61,6 +61,93 @@ struct GemmTests {
     }
   }
 
+  /// B packed once (`SgemmPackedB`, as for constant weights) against the same product packed
+  /// per call and the naive reference (not bit for bit: concurrent tests switch the kernel
+  /// between AVX2 and portable with a process-wide flag, which may land between the two calls):
+  /// odd sizes around the 6 x 16 tile, several K blocks, more columns than one B block, the
+  /// vector-matrix rows (m <= 4, which read B in place), m <= 24 (where B would be read in
+  /// place unpacked), both transpositions, alpha/beta, 1 and 2 threads, AVX2 and portable code.
+  @Test(arguments: [(1, 7, 5), (4, 33, 70), (5, 17, 300), (13, 40, 9), (24, 33, 513), (97, 130, 260), (150, 4097, 3),
+                    (7, 1, 1)],
+        [(threads: 1, portable: false), (threads: 2, portable: false), (threads: 2, portable: true)])
+  func prepackedSgemmMatchesUnpacked(size: (Int, Int, Int), config: (threads: Int, portable: Bool)) throws {
+    graphc_sgemm_force_portable(config.portable ? 1 : 0)
+    defer { graphc_sgemm_force_portable(0) }
+    let (m, n, k) = size
+    var rng = SeededRandom(seed: UInt64(m * 7919 + n * 31 + k))
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+      let lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 1
+      let a = rng.floats((ta ? k : m) * lda), b = rng.floats((tb ? n : k) * ldb), c0 = rng.floats(m * ldc)
+      for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1.5))] {
+        let expected = reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc)
+        var plain = c0, packed = c0
+        try a.withUnsafeBufferPointer { pa in try b.withUnsafeBufferPointer { pb in
+          let ap = try #require(pa.baseAddress), bp = try #require(pb.baseAddress)
+          let panels = try #require(SgemmPackedB(transB: tb, k: k, n: n, b: bp, ldb: ldb))
+          InterpreterThreads.with(config.threads) {
+            plain.withUnsafeMutableBufferPointer { pc in
+              sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: ap, lda: lda, b: bp, ldb: ldb,
+                    beta: beta, c: pc.baseAddress!, ldc: ldc)
+            }
+            packed.withUnsafeMutableBufferPointer { pc in
+              sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: ap, lda: lda, b: bp, ldb: ldb,
+                    packedB: panels, beta: beta, c: pc.baseAddress!, ldc: ldc)
+            }
+          }
+        } }
+        for i in 0..<m { for j in 0..<n {
+          let e = expected[i * ldc + j], g = packed[i * ldc + j], q = plain[i * ldc + j]
+          #expect(abs(e - g) <= 1e-4 * (1 + abs(e)), "ta=\(ta) tb=\(tb) alpha=\(alpha) C[\(i)][\(j)] = \(g), expected \(e)")
+          #expect(abs(q - g) <= 1e-5 * (1 + abs(q)), "ta=\(ta) tb=\(tb) alpha=\(alpha) C[\(i)][\(j)] = \(g), per call \(q)")
+        } }
+      }
+    }
+  }
+
+  /// A packing is used only for the operand it was made from: another B of the same shape, or
+  /// the same B read with another leading dimension, gets the right product.
+  @Test func prepackedSgemmIgnoresOtherOperands() throws {
+    var rng = SeededRandom(seed: 5)
+    let (m, n, k) = (9, 20, 11)
+    let a = rng.floats(m * k), b = rng.floats(k * n), other = rng.floats(k * n)
+    let expected = reference(false, false, m, n, k, 1, a, k, other, n, 0, [Float](repeating: 0, count: m * n), n)
+    var got = [Float](repeating: 0, count: m * n)
+    try a.withUnsafeBufferPointer { pa in try b.withUnsafeBufferPointer { pb in try other.withUnsafeBufferPointer { po in
+      let panels = try #require(SgemmPackedB(transB: false, k: k, n: n, b: pb.baseAddress!, ldb: n))
+      got.withUnsafeMutableBufferPointer { pc in
+        sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+              b: po.baseAddress!, ldb: n, packedB: panels, beta: 0, c: pc.baseAddress!, ldc: n)
+      }
+    } } }
+    for i in 0..<(m * n) { #expect(abs(got[i] - expected[i]) <= 1e-4 * (1 + abs(expected[i]))) }
+  }
+
+  /// MatMul and Gemm with B presented as a model constant (packed at prepare) match the naive
+  /// reference, with a batch folded into M and with Gemm's transB; a constant B is not packed for
+  /// an A of at most 4 rows (the vector-matrix loops read B in place) nor when B is not constant.
+  @Test(arguments: [false, true])
+  func constantWeightsArePrepacked(transB: Bool) throws {
+    var rng = SeededRandom(seed: transB ? 3 : 4)
+    let x = f32(transB ? [18, 24] : [2, 9, 24], rng.floats(18 * 24)), w = f32(transB ? [35, 24] : [24, 35], rng.floats(24 * 35))
+    let op = transB ? "onnx.Gemm" : "onnx.MatMul"
+    let attrs: AttributeMap = transB ? ["transB": .int(1)] : [:]
+    let outShape = transB ? [18, 35] : [2, 9, 35]
+    func context(_ a: TensorType, constant: Bool) -> KernelContext {
+      KernelContext(op: op, nodeName: "n", attributes: attrs, inputTypes: [a, w.type],
+                    outputTypes: [TensorType(.float32, shape: outShape)], constantInputs: constant ? [nil, w] : [])
+    }
+    let ctx = context(x.type, constant: true)
+    #expect(try prepackedWeight(ctx) != nil)
+    #expect(try prepackedWeight(context(x.type, constant: false)) == nil)
+    #expect(try prepackedWeight(context(TensorType(.float32, shape: [4, 24]), constant: true)) == nil)
+    let packed = Tensor(zeros: .float32, shape: outShape)
+    try #require(KernelRegistry.shared.kernel(for: op)).prepare(ctx)([x, w], [packed])
+    let expected = reference(false, transB, 18, 35, 24, 1, x.scalars(as: Float.self), 24, w.scalars(as: Float.self),
+                             transB ? 24 : 35, 0, [Float](repeating: 0, count: 18 * 35), 35)
+    let got = packed.scalars(as: Float.self)
+    for i in 0..<expected.count { #expect(abs(got[i] - expected[i]) <= 1e-4 * (1 + abs(expected[i]))) }
+  }
+
   @Test func matmul2D() throws {
     // [[1,2,3],[4,5,6]] x [[1,0],[0,1],[1,1]] = [[4,5],[10,11]]
     let y = try run("MatMul", [:], [f32([2, 3], [1, 2, 3, 4, 5, 6]), f32([3, 2], [1, 0, 0, 1, 1, 1])])[0]

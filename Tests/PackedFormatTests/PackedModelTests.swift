@@ -110,6 +110,28 @@ struct PackedModelTests {
     #expect(crc32(zeroBytes: count, seed: 0x1234_5678) == crc32(zeros, seed: 0x1234_5678))
   }
 
+  /// Releasing a constant's pages (done after a kernel packs a weight) keeps its contents, for
+  /// a file mapping (the pages come back from the file) and for an in-memory model (where it
+  /// must do nothing: dropping anonymous pages would zero them).
+  @Test(arguments: [true, false])
+  func releasedPagesReadBackUnchanged(mapped: Bool) throws {
+    let g = Graph(name: "release")
+    let x = g.addInput(name: "x", type: TensorType(.float32, shape: [1]))
+    let values = (0..<100_000).map { Float($0 % 251) - 7 }
+    let c = g.addConstant(.float32([values.count], values), name: "w")
+    let n = g.addNode("test.Sum", name: "sum", operands: [x, c], resultTypes: [TensorType(.float32, shape: [1])])
+    g.setOutputs([("y", n.result)])
+    let image = try packGCB(graph: g, metadata: [:])
+    let dir = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try image.write(to: dir + "/w.gcb")
+    let m = mapped ? try PackedModel(path: dir + "/w.gcb") : try PackedModel(bytes: image.bytes())
+    let w = try #require(m.tensors.compactMap(\.constant).first { $0.count == values.count })
+    #expect(w.scalars(as: Float.self) == values)
+    w.storage.releaseResidentPages(byteOffset: w.byteOffset, byteCount: w.byteCount)
+    #expect(w.scalars(as: Float.self) == values)
+  }
+
   @Test func mappedFileServesConstantsInPlace() throws {
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -19,6 +19,21 @@ void graphc_sgemm_serial(int transA, int transB, long m, long n, long k, float a
                          const float *a, long lda, const float *b, long ldb,
                          float beta, float *c, long ldc);
 
+/// Floats that graphc_sgemm_pack_b writes for a k x n op(B): n rounded up to
+/// GRAPHC_SGEMM_NR, times k (at least 1).
+long graphc_sgemm_packed_size(long k, long n);
+/// Packs all of op(B) (k x n, laid out as for graphc_sgemm_serial) once, e.g. a constant
+/// weight: NR-wide column panels, panel j (columns j*NR ..< j*NR+NR) at dst + j*NR*k, its row p
+/// at + p*NR; columns past n are zero.
+void graphc_sgemm_pack_b(int transB, long k, long n, const float *b, long ldb, float *dst);
+/// graphc_sgemm_serial with B also given packed by graphc_sgemm_pack_b: `packed` points at the
+/// panel of this call's first column (whole + j0*k for a block starting at column j0, a multiple
+/// of GRAPHC_SGEMM_NR) and replaces per-call packing of B. transB, b and ldb still describe the
+/// same B: the vector-matrix path (m <= 4) reads it in place. packed == NULL: graphc_sgemm_serial.
+void graphc_sgemm_serial_packed(int transA, int transB, long m, long n, long k, float alpha,
+                                const float *a, long lda, const float *b, long ldb, const float *packed,
+                                float beta, float *c, long ldc);
+
 /// The micro-kernel in use: 2 = AVX2+FMA (chosen at run time when the CPU has it),
 /// 1 = portable C (compiler-vectorized for the baseline target).
 int graphc_sgemm_isa(void);

@@ -25,8 +25,21 @@ public func sgemm(
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+  sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+        packedB: nil, beta: beta, c: c, ldc: ldc)
+}
+
+/// `sgemm` with op(B) optionally already packed (`SgemmPackedB`, e.g. a constant weight packed
+/// at load). The packing is used only when it was made from this very B (`packedB.matches`);
+/// otherwise B is packed per call as usual, so a stale or foreign packing never changes results.
+public func sgemm(
+  transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, packedB: SgemmPackedB?,
+  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
   guard m > 0, n > 0 else { return }
   let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+  let packed = packedB.flatMap { $0.matches(transB: transB, k: k, n: n, b: b, ldb: ldb) ? UnsafePointer($0.panels) : nil }
   let mr = Int(GRAPHC_SGEMM_MR), nr = Int(GRAPHC_SGEMM_NR)
   let colTiles = (n + nr - 1) / nr, rowTiles = (m + mr - 1) / mr
   // Split along N unless M offers clearly more tiles: an N split shares nothing but A's packing.
@@ -36,11 +49,65 @@ public func sgemm(
   parallelChunks(tiles, minChunk: (GemmSplit.minWorkPerThread + workPerTile - 1) / workPerTile) { tiles in
     if splitRows {
       let i0 = tiles.lowerBound * mr, i1 = min(m, tiles.upperBound * mr)
-      graphc_sgemm_serial(ta, tb, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc)
+      graphc_sgemm_serial_packed(ta, tb, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda, b, ldb, packed,
+                                 beta, c + i0 * ldc, ldc)
     } else {
       let j0 = tiles.lowerBound * nr, j1 = min(n, tiles.upperBound * nr)
-      graphc_sgemm_serial(ta, tb, m, j1 - j0, k, alpha, a, lda, transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+      graphc_sgemm_serial_packed(ta, tb, m, j1 - j0, k, alpha, a, lda, transB ? b + j0 * ldb : b + j0, ldb,
+                                 packed.map { $0 + j0 * k }, beta, c + j0, ldc)
     }
+  }
+}
+
+/// A k x n op(B) packed once into the C GEMM's column panels (`graphc_sgemm_pack_b`), with the
+/// operand it came from (address, leading dimension, transposition) so `sgemm` uses it only for
+/// that operand. Holds about k x n floats (n rounded up to 16); the source is not copied or kept
+/// alive: the owner (a kernel holding a model constant) guarantees it outlives the packing.
+public final class SgemmPackedB: @unchecked Sendable {
+  let source: UnsafePointer<Float>
+  let transB: Bool
+  let k: Int, n: Int, ldb: Int
+  let panels: UnsafeMutablePointer<Float>
+  /// What keeps `source` alive, when the packing was made from a tensor.
+  private let sourceOwner: AnyObject?
+
+  /// Packs op(B) (k x n, `b` as in `sgemm`); nil for an empty product.
+  public convenience init?(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int) {
+    self.init(transB: transB, k: k, n: n, b: b, ldb: ldb, owner: nil)
+  }
+
+  /// Packs the last two dimensions of a float32 tensor of rank >= 2 whose other dimensions are
+  /// all 1 (as MatMul's B, or Gemm's B with `transB`); nil for anything else. Then gives the
+  /// tensor's pages back when they come from a file mapping (`releaseResidentPages`): runs read
+  /// the panels, so the weight would otherwise be resident twice; the few calls that read B in
+  /// place (at most 4 rows) map its pages again from the file.
+  convenience init?(matrix t: Tensor, transB: Bool) {
+    guard t.dtype == .float32, t.rank >= 2, t.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { return nil }
+    let rows = t.shape[t.rank - 2], cols = t.shape[t.rank - 1]
+    self.init(transB: transB, k: transB ? cols : rows, n: transB ? rows : cols, b: UnsafePointer(t.pointer(as: Float.self)),
+              ldb: cols, owner: t.storage)
+    t.storage.releaseResidentPages(byteOffset: t.byteOffset, byteCount: t.byteCount)
+  }
+
+  private init?(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, owner: AnyObject?) {
+    guard k > 0, n > 0, ldb >= (transB ? k : n) else { return nil }
+    sourceOwner = owner
+    source = b
+    self.transB = transB
+    self.k = k
+    self.n = n
+    self.ldb = ldb
+    panels = .allocate(capacity: graphc_sgemm_packed_size(k, n))
+    graphc_sgemm_pack_b(transB ? 1 : 0, k, n, b, ldb, panels)
+  }
+
+  deinit { panels.deallocate() }
+
+  /// Bytes held by the packed panels.
+  public var byteCount: Int { graphc_sgemm_packed_size(k, n) * MemoryLayout<Float>.stride }
+
+  func matches(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int) -> Bool {
+    b == source && transB == self.transB && k == self.k && n == self.n && ldb == self.ldb
   }
 }
 
@@ -78,7 +145,7 @@ func genericGemm<T: NNNumber>(
 let gemmKernels: [String: Kernel] = [
   "onnx.MatMul": Kernel { ctx in
     switch try ctx.dtype(0) {
-    case .float32: return matmulEval(Float.self, sgemm)
+    case .float32: return matmulEval(Float.self, packedSgemm(try prepackedWeight(ctx)))
     case .float64: return matmulEval(Double.self, genericGemm)
     case .int32: return matmulEval(Int32.self, genericGemm)
     case .int64: return matmulEval(Int64.self, genericGemm)
@@ -91,7 +158,7 @@ let gemmKernels: [String: Kernel] = [
     let alpha = try ctx.attributes.float("alpha", default: 1), beta = try ctx.attributes.float("beta", default: 1)
     let ta = try ctx.attributes.int("transA", default: 0) != 0, tb = try ctx.attributes.int("transB", default: 0) != 0
     switch try ctx.dtype(0) {
-    case .float32: return gemmEval(Float(alpha), Float(beta), ta, tb, sgemm)
+    case .float32: return gemmEval(Float(alpha), Float(beta), ta, tb, packedSgemm(try prepackedWeight(ctx)))
     case .float64: return gemmEval(Double(alpha), Double(beta), ta, tb, genericGemm)
     case .int32: return gemmEval(Int32(nnDouble: Double(alpha)), Int32(nnDouble: Double(beta)), ta, tb, genericGemm)
     case .int64: return gemmEval(Int64(nnDouble: Double(alpha)), Int64(nnDouble: Double(beta)), ta, tb, genericGemm)
@@ -120,6 +187,32 @@ let gemmKernels: [String: Kernel] = [
     }
   },
 ]
+
+/// The constant float32 B (input 1) of a MatMul or Gemm packed once at load, as onnxruntime
+/// prepacks the weights of linear layers; nil when B is not a constant matrix or when A's static
+/// shape says the product has at most 4 rows (those run vector-matrix loops that read B in place,
+/// so panels would go unused).
+func prepackedWeight(_ ctx: KernelContext) throws -> SgemmPackedB? {
+  guard try ctx.dtype(0) == .float32, let w = ctx.constant(1) else { return nil }
+  let gemm = ctx.op == "onnx.Gemm"
+  let transA = gemm ? try ctx.attributes.int("transA", default: 0) != 0 : false
+  let transB = gemm ? try ctx.attributes.int("transB", default: 0) != 0 : false
+  if let shape = ctx.inputTypes[0]?.staticShape, !shape.isEmpty {
+    // MatMul folds A's batch into M; Gemm's A is 2-D.
+    let m = gemm ? (shape.count == 2 ? (transA ? shape[1] : shape[0]) : Int.max) : shape.dropLast().reduce(1, *)
+    if m <= 4 { return nil }
+  }
+  return SgemmPackedB(matrix: w, transB: transB)
+}
+
+/// `sgemm` bound to a packing of B (or plain `sgemm` without one).
+private func packedSgemm(_ packed: SgemmPackedB?) -> GemmFunction<Float> {
+  guard let packed else { return sgemm }
+  return { ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, packedB: packed,
+          beta: beta, c: c, ldc: ldc)
+  }
+}
 
 /// Rows of the matrix part of a MatMul operand (1 for a vector).
 private func matrixRows(_ shape: [Int]) -> Int { shape.count >= 2 ? shape[shape.count - 2] : 1 }
