@@ -137,7 +137,7 @@ struct GemmTests {
                     outputTypes: [TensorType(.float32, shape: outShape)], constantInputs: constant ? [nil, w] : [])
     }
     let ctx = context(x.type, constant: true)
-    #expect(try prepackedWeight(ctx) != nil)
+    #expect(try prepackedWeight(ctx)?.value != nil)
     #expect(try prepackedWeight(context(x.type, constant: false)) == nil)
     #expect(try prepackedWeight(context(TensorType(.float32, shape: [4, 24]), constant: true)) == nil)
     let packed = Tensor(zeros: .float32, shape: outShape)

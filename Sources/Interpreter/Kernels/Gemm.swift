@@ -188,11 +188,11 @@ let gemmKernels: [String: Kernel] = [
   },
 ]
 
-/// The constant float32 B (input 1) of a MatMul or Gemm packed once at load, as onnxruntime
-/// prepacks the weights of linear layers; nil when B is not a constant matrix or when A's static
-/// shape says the product has at most 4 rows (those run vector-matrix loops that read B in place,
-/// so panels would go unused).
-func prepackedWeight(_ ctx: KernelContext) throws -> SgemmPackedB? {
+/// The constant float32 B (input 1) of a MatMul or Gemm, to be packed once into the GEMM's
+/// panels as onnxruntime prepacks the weights of linear layers; nil when B is not a constant
+/// matrix or when A's static shape says the product has at most 4 rows (those run
+/// vector-matrix loops that read B in place, so panels would go unused).
+func prepackedWeight(_ ctx: KernelContext) throws -> LazyPackedB? {
   guard try ctx.dtype(0) == .float32, let w = ctx.constant(1) else { return nil }
   let gemm = ctx.op == "onnx.Gemm"
   let transA = gemm ? try ctx.attributes.int("transA", default: 0) != 0 : false
@@ -202,14 +202,36 @@ func prepackedWeight(_ ctx: KernelContext) throws -> SgemmPackedB? {
     let m = gemm ? (shape.count == 2 ? (transA ? shape[1] : shape[0]) : Int.max) : shape.dropLast().reduce(1, *)
     if m <= 4 { return nil }
   }
-  return SgemmPackedB(matrix: w, transB: transB)
+  guard w.dtype == .float32, w.rank >= 2, w.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { return nil }
+  return LazyPackedB { SgemmPackedB(matrix: w, transB: transB) }
+}
+
+/// A weight's packing made by the first run that needs it, not at load: packing a large model
+/// costs more than validating it (100-200 ms for 108 MiB here), and loading stays validation
+/// and kernel resolution only. Later runs, from any thread, share the one packing.
+final class LazyPackedB: @unchecked Sendable {
+  private let lock = NSLock()
+  private var make: (() -> SgemmPackedB?)?
+  private var packed: SgemmPackedB?
+
+  init(_ make: @escaping () -> SgemmPackedB?) { self.make = make }
+
+  /// The packing, made on first use.
+  var value: SgemmPackedB? {
+    lock.lock(); defer { lock.unlock() }
+    if let make {
+      packed = make()
+      self.make = nil
+    }
+    return packed
+  }
 }
 
 /// `sgemm` bound to a packing of B (or plain `sgemm` without one).
-private func packedSgemm(_ packed: SgemmPackedB?) -> GemmFunction<Float> {
+private func packedSgemm(_ packed: LazyPackedB?) -> GemmFunction<Float> {
   guard let packed else { return sgemm }
   return { ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
-    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, packedB: packed,
+    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, packedB: packed.value,
           beta: beta, c: c, ldc: ldc)
   }
 }
