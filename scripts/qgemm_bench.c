@@ -5,7 +5,7 @@
 // Includes Sources/CKernels/qgemm.c, so it times the kernel as built (static functions and all).
 // Prints, in cycles at the clock measured by a chain of dependent scalar adds: the issue cost
 // of 12 vpmaddwd, 12 vpaddd, 12 32-bit broadcasts, and of one k pair of the 6 x 16 tile with
-// and without its broadcasts (asm, no memory traffic); then the micro-kernel looping on one
+// 32-bit, 64-bit or no broadcasts (asm, no memory traffic); then the micro-kernel looping on one
 // A tile and B panel for a few k (in L1 up to k = 512; at 1024 the 32 KB panel is in L2),
 // and graphc_qgemm_serial on 64 x 1024 x 1024 with a prepacked B (the mlp_4x1024_b64 layer).
 // The machine is shared: run it several times and keep the best figures.
@@ -40,6 +40,7 @@ static double now(void) {
 /// vpmaddwd of broadcast `bc` and B vector `b` into a temporary, added to accumulator `acc`.
 #define MA(bc, b, acc) "vpmaddwd " b "," bc ",%%ymm15\n vpaddd %%ymm15," acc "," acc "\n"
 #define ROW(off, c0, c1) "vpbroadcastd " off "(%0),%%ymm14\n" MA("%%ymm14", "%%ymm12", c0) MA("%%ymm14", "%%ymm13", c1)
+#define ROWQ(off, c0, c1) "vpbroadcastq " off "(%0),%%ymm14\n" MA("%%ymm14", "%%ymm12", c0) MA("%%ymm14", "%%ymm13", c1)
 #define TIMED(label, body)                                                  \
   do {                                                                      \
     double t0 = now();                                                      \
@@ -72,6 +73,9 @@ static void issue_limits(double ghz) {
   TIMED("6x16 k pair (the kernel's loop)", "vmovdqu 64(%0),%%ymm12\n vmovdqu 96(%0),%%ymm13\n"
         ROW("0", "%%ymm0", "%%ymm1") ROW("4", "%%ymm2", "%%ymm3") ROW("8", "%%ymm4", "%%ymm5")
         ROW("12", "%%ymm6", "%%ymm7") ROW("16", "%%ymm8", "%%ymm9") ROW("20", "%%ymm10", "%%ymm11"));
+  TIMED("the same, 64-bit broadcasts", "vmovdqu 64(%0),%%ymm12\n vmovdqu 96(%0),%%ymm13\n"
+        ROWQ("0", "%%ymm0", "%%ymm1") ROWQ("8", "%%ymm2", "%%ymm3") ROWQ("16", "%%ymm4", "%%ymm5")
+        ROWQ("24", "%%ymm6", "%%ymm7") ROWQ("32", "%%ymm8", "%%ymm9") ROWQ("40", "%%ymm10", "%%ymm11"));
 }
 
 static void micro_kernel(double ghz, long k) {
