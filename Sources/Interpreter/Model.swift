@@ -135,12 +135,31 @@ public final class Model {
   /// of the outputs, which stay valid across later runs. `threads` bounds the threads the
   /// kernels use for this run (default: `self.threads`, else `InterpreterThreads.count`).
   public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
-    if let threads, threads < 1 { throw GraphError("threads must be at least 1, got \(threads)") }
-    lock.lock(); defer { lock.unlock() }
-    return try InterpreterThreads.with(threads ?? defaultThreads) { try runLocked(feeds) }
+    try run(feeds, threads: threads, stepTimes: nil)
   }
 
-  private func runLocked(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+  /// The wall time of one node in one run.
+  public struct NodeTime: Sendable {
+    public let node: String
+    public let op: String
+    public let nanoseconds: UInt64
+  }
+
+  /// `run`, also giving the wall time of each node, in schedule order, for per-op profiles
+  /// such as `graphc bench --profile`. Timing costs two clock reads per node.
+  public func profile(_ feeds: [String: Tensor], threads: Int? = nil) throws -> (outputs: [String: Tensor], times: [NodeTime]) {
+    var times: [NodeTime] = []
+    let outputs = try run(feeds, threads: threads, stepTimes: &times)
+    return (outputs, times)
+  }
+
+  private func run(_ feeds: [String: Tensor], threads: Int?, stepTimes: UnsafeMutablePointer<[NodeTime]>?) throws -> [String: Tensor] {
+    if let threads, threads < 1 { throw GraphError("threads must be at least 1, got \(threads)") }
+    lock.lock(); defer { lock.unlock() }
+    return try InterpreterThreads.with(threads ?? defaultThreads) { try runLocked(feeds, stepTimes: stepTimes) }
+  }
+
+  private func runLocked(_ feeds: [String: Tensor], stepTimes: UnsafeMutablePointer<[NodeTime]>?) throws -> [String: Tensor] {
     var values = template
     for name in feeds.keys where !packed.inputs.contains(where: { $0.name == name }) {
       throw GraphError("unknown input '\(name)' (the model's inputs are \(inputNameList))")
@@ -149,8 +168,19 @@ public final class Model {
       guard let given = feeds[name] else { throw GraphError("missing input '\(name)' (the model's inputs are \(inputNameList))") }
       values[t] = try conform(given, to: packed.tensors[t].type, what: "input '\(name)'")
     }
-    for step in steps {
-      try execute(step, &values)
+    if let stepTimes {
+      stepTimes.pointee = []
+      stepTimes.pointee.reserveCapacity(steps.count)
+      for step in steps {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try execute(step, &values)
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        stepTimes.pointee.append(NodeTime(node: step.node.name, op: step.node.op, nanoseconds: elapsed))
+      }
+    } else {
+      for step in steps {
+        try execute(step, &values)
+      }
     }
     var out: [String: Tensor] = [:]
     for (name, t) in packed.outputs {

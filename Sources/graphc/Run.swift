@@ -108,6 +108,9 @@ struct Bench: ParsableCommand {
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
+  @Flag(help: "Also time every node and print where the time goes, by op (JSON: \"ops\").")
+  var profile = false
+
   func validate() throws {
     guard runs > 0, warmup >= 0 else { throw ValidationError("--runs must be positive, --warmup non-negative") }
   }
@@ -127,11 +130,17 @@ struct Bench: ParsableCommand {
       }
       for _ in 0..<warmup { _ = try model.run(inputs) }
       var times: [Double] = []
+      var nodeTimes: [[Model.NodeTime]] = []
       for _ in 0..<runs {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        _ = try model.run(inputs)
+        if profile {
+          nodeTimes.append(try model.profile(inputs).times)
+        } else {
+          _ = try model.run(inputs)
+        }
         times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
       }
+      let ops = opProfile(nodeTimes)
       times.sort()
       let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
       let rss = peakRSSBytes()
@@ -141,12 +150,47 @@ struct Bench: ParsableCommand {
         return sum + shape.reduce(1, *) * t.type.dtype.byteSize
       }
       if json {
-        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(source.threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss),\"arena_bytes\":\(model.arenaSize),\"intermediate_bytes\":\(intermediates)}")
+        print("{\"model\":\(jsonString(source.model)),\"median_ms\":\(median),\"min_ms\":\(times[0]),\"max_ms\":\(times[times.count - 1]),\"runs\":\(runs),\"warmup\":\(warmup),\"threads\":\(source.threads),\"load_ms\":\(loadMs),\"peak_rss_bytes\":\(rss),\"arena_bytes\":\(model.arenaSize),\"intermediate_bytes\":\(intermediates)\(profile ? ",\"ops\":" + opProfileJSON(ops) : "")}")
       } else {
         print("\(source.model): median \(String(format: "%.3f", median)) ms  (min \(String(format: "%.3f", times[0])), max \(String(format: "%.3f", times[times.count - 1])), \(runs) runs, \(source.threads) threads)")
         print("load \(String(format: "%.2f", loadMs)) ms, peak RSS \(formatBytes(rss)), arena \(formatBytes(model.arenaSize)) for \(formatBytes(intermediates)) of node results")
+        if profile { printOpProfile(ops) }
       }
     }
+  }
+}
+
+/// Time by op kind: for each node the median of its per-run times, summed per op, largest first.
+struct OpTime {
+  let op: String
+  let nodes: Int
+  let ms: Double
+  let share: Double
+}
+
+func opProfile(_ runs: [[Model.NodeTime]]) -> [OpTime] {
+  guard let first = runs.first else { return [] }
+  var byOp: [String: (nodes: Int, ms: Double)] = [:]
+  for (i, node) in first.enumerated() {
+    let samples = runs.compactMap { i < $0.count ? Double($0[i].nanoseconds) / 1e6 : nil }.sorted()
+    let median = samples[samples.count / 2]
+    byOp[node.op, default: (0, 0)].nodes += 1
+    byOp[node.op, default: (0, 0)].ms += median
+  }
+  let total = max(byOp.values.reduce(0) { $0 + $1.ms }, .leastNonzeroMagnitude)
+  return byOp.map { OpTime(op: $0.key, nodes: $0.value.nodes, ms: $0.value.ms, share: $0.value.ms / total) }
+    .sorted { ($0.ms, $1.op) > ($1.ms, $0.op) }
+}
+
+func opProfileJSON(_ ops: [OpTime]) -> String {
+  "[" + ops.map { "{\"op\":\(jsonString($0.op)),\"nodes\":\($0.nodes),\"ms\":\($0.ms),\"share\":\($0.share)}" }.joined(separator: ",") + "]"
+}
+
+func printOpProfile(_ ops: [OpTime]) {
+  let width = max(2, ops.map(\.op.count).max() ?? 2)
+  print("\("op".rightPad(width))  nodes        ms   share")
+  for o in ops {
+    print("\(o.op.rightPad(width))  \(String(format: "%5d  %8.3f  %5.1f%%", o.nodes, o.ms, 100 * o.share))")
   }
 }
 

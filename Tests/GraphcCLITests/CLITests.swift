@@ -227,3 +227,30 @@ func compileCPlugin(_ source: String, in dir: String) throws -> String {
     #expect(text.stdout.contains("  fuse-depthwise-pointwise "))
   }
 }
+
+@Suite struct BenchProfileTests {
+  /// `bench --profile --json` adds an "ops" array: every op kind of the compiled model once,
+  /// node counts that add up to the model's nodes, shares that add up to 1.
+  @Test func profileListsEveryOpOnce() throws {
+    let dir = try temporaryDirectory()
+    let model = packageRoot + "/fixtures/models/convnet/model.onnx"
+    let compiled = try runGraphc(["optimize", model, "-o", dir + "/c.gcb"])
+    #expect(compiled.status == 0, "\(compiled.stderr)")
+    let printed = try runGraphc(["print", dir + "/c.gcb"])
+    let nodeOps = printed.stdout.split(separator: "\n").compactMap { line -> String? in
+      guard line.hasPrefix("  %"), let eq = line.range(of: " = "), !line.contains(" = const ") else { return nil }
+      return line[eq.upperBound...].split(separator: "(").first.map(String.init)
+    }
+    let r = try runGraphc(["bench", dir + "/c.gcb", "--runs", "3", "--warmup", "1", "--threads", "1", "--profile", "--json"])
+    #expect(r.status == 0, "\(r.stderr)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    let ops = try #require(object["ops"] as? [[String: Any]])
+    let counts = Dictionary(uniqueKeysWithValues: ops.map { ($0["op"] as? String ?? "", $0["nodes"] as? Int ?? 0) })
+    #expect(counts == Dictionary(nodeOps.map { ($0, 1) }, uniquingKeysWith: +))
+    let shares = ops.compactMap { $0["share"] as? Double }
+    #expect(shares.count == ops.count && abs(shares.reduce(0, +) - 1) < 1e-9)
+    // The text form prints the same table after the timing lines.
+    let text = try runGraphc(["bench", dir + "/c.gcb", "--runs", "2", "--warmup", "0", "--profile"])
+    #expect(text.stdout.contains("nodes        ms   share"), "\(text.stdout)")
+  }
+}
