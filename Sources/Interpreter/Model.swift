@@ -135,7 +135,7 @@ public final class Model {
   /// of the outputs, which stay valid across later runs. `threads` bounds the threads the
   /// kernels use for this run (default: `self.threads`, else `InterpreterThreads.count`).
   public func run(_ feeds: [String: Tensor], threads: Int? = nil) throws -> [String: Tensor] {
-    try run(feeds, threads: threads, stepTimes: nil)
+    try run(feeds, threads: threads, timing: false).outputs
   }
 
   /// The wall time of one node in one run.
@@ -148,18 +148,16 @@ public final class Model {
   /// `run`, also giving the wall time of each node, in schedule order, for per-op profiles
   /// such as `graphc bench --profile`. Timing costs two clock reads per node.
   public func profile(_ feeds: [String: Tensor], threads: Int? = nil) throws -> (outputs: [String: Tensor], times: [NodeTime]) {
-    var times: [NodeTime] = []
-    let outputs = try run(feeds, threads: threads, stepTimes: &times)
-    return (outputs, times)
+    try run(feeds, threads: threads, timing: true)
   }
 
-  private func run(_ feeds: [String: Tensor], threads: Int?, stepTimes: UnsafeMutablePointer<[NodeTime]>?) throws -> [String: Tensor] {
+  private func run(_ feeds: [String: Tensor], threads: Int?, timing: Bool) throws -> (outputs: [String: Tensor], times: [NodeTime]) {
     if let threads, threads < 1 { throw GraphError("threads must be at least 1, got \(threads)") }
     lock.lock(); defer { lock.unlock() }
-    return try InterpreterThreads.with(threads ?? defaultThreads) { try runLocked(feeds, stepTimes: stepTimes) }
+    return try InterpreterThreads.with(threads ?? defaultThreads) { try runLocked(feeds, timing: timing) }
   }
 
-  private func runLocked(_ feeds: [String: Tensor], stepTimes: UnsafeMutablePointer<[NodeTime]>?) throws -> [String: Tensor] {
+  private func runLocked(_ feeds: [String: Tensor], timing: Bool) throws -> (outputs: [String: Tensor], times: [NodeTime]) {
     var values = template
     for name in feeds.keys where !packed.inputs.contains(where: { $0.name == name }) {
       throw GraphError("unknown input '\(name)' (the model's inputs are \(inputNameList))")
@@ -168,18 +166,12 @@ public final class Model {
       guard let given = feeds[name] else { throw GraphError("missing input '\(name)' (the model's inputs are \(inputNameList))") }
       values[t] = try conform(given, to: packed.tensors[t].type, what: "input '\(name)'")
     }
-    if let stepTimes {
-      stepTimes.pointee = []
-      stepTimes.pointee.reserveCapacity(steps.count)
-      for step in steps {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try execute(step, &values)
-        let elapsed = DispatchTime.now().uptimeNanoseconds - start
-        stepTimes.pointee.append(NodeTime(node: step.node.name, op: step.node.op, nanoseconds: elapsed))
-      }
-    } else {
-      for step in steps {
-        try execute(step, &values)
+    var times: [NodeTime] = []
+    for step in steps {
+      let start = timing ? DispatchTime.now().uptimeNanoseconds : 0
+      try execute(step, &values)
+      if timing {
+        times.append(NodeTime(node: step.node.name, op: step.node.op, nanoseconds: DispatchTime.now().uptimeNanoseconds - start))
       }
     }
     var out: [String: Tensor] = [:]
@@ -187,7 +179,7 @@ public final class Model {
       guard let v = values[t] else { throw GraphError("output '\(name)' was not computed") }
       out[name] = v.copy()
     }
-    return out
+    return (out, times)
   }
 
   private var inputNameList: String { packed.inputs.map { "'\($0.name)'" }.joined(separator: ", ") }

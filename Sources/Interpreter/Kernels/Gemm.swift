@@ -82,11 +82,16 @@ public final class SgemmPackedB: @unchecked Sendable {
   /// the panels, so the weight would otherwise be resident twice; the few calls that read B in
   /// place (at most 4 rows) map its pages again from the file.
   convenience init?(matrix t: Tensor, transB: Bool) {
-    guard t.dtype == .float32, t.rank >= 2, t.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { return nil }
+    guard Self.isMatrix(t) else { return nil }
     let rows = t.shape[t.rank - 2], cols = t.shape[t.rank - 1]
     self.init(transB: transB, k: transB ? cols : rows, n: transB ? rows : cols, b: UnsafePointer(t.pointer(as: Float.self)),
               ldb: cols, owner: t.storage)
     t.storage.releaseResidentPages(byteOffset: t.byteOffset, byteCount: t.byteCount)
+  }
+
+  /// A float32 tensor of rank >= 2 whose leading dimensions are all 1: what `init(matrix:)` packs.
+  static func isMatrix(_ t: Tensor) -> Bool {
+    t.dtype == .float32 && t.rank >= 2 && t.shape.dropLast(2).allSatisfy { $0 == 1 }
   }
 
   private init?(transB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, owner: AnyObject?) {
@@ -202,7 +207,7 @@ func prepackedWeight(_ ctx: KernelContext) throws -> LazyPackedB? {
     let m = gemm ? (shape.count == 2 ? (transA ? shape[1] : shape[0]) : Int.max) : shape.dropLast().reduce(1, *)
     if m <= 4 { return nil }
   }
-  guard w.dtype == .float32, w.rank >= 2, w.shape.dropLast(2).allSatisfy({ $0 == 1 }) else { return nil }
+  guard SgemmPackedB.isMatrix(w) else { return nil }
   return LazyPackedB { SgemmPackedB(matrix: w, transB: transB) }
 }
 
