@@ -18,14 +18,6 @@
 /// Output columns accumulated at once (a multiple of the vector width).
 #define DW_CHUNK 64
 
-/// Clip's clamp with NaN passing through: below lo gives lo, then above hi gives hi.
-static inline __attribute__((always_inline)) float clamp_f(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
-
-static inline __attribute__((always_inline)) long ceil_div_nonneg(long a, long b) { return a <= 0 ? 0 : (a + b - 1) / b; }
-
 /// One output row `oh` of one channel into `yrow`. Columns whose every tap is inside the
 /// input (`lo..<hi`) run in chunks without bounds checks; the border columns check each tap.
 static inline __attribute__((always_inline))
@@ -221,17 +213,6 @@ void graphc_conv_epilogue_f32(float *y, long n, float bias, const float *z, int 
   if (graphc_sgemm_isa() == 2) { epilogue_avx2(y, n, bias, z, zAfter, lo, hi); return; }
 #endif
   epilogue_portable(y, n, bias, z, zAfter, lo, hi);
-}
-
-/// First output index o (clamped to [0, n]) with o * stride + base >= 0, and one past the last
-/// with o * stride + base < extent: the outputs whose tap at offset `base` is inside the input.
-static inline __attribute__((always_inline)) void valid_range(long base, long stride, long extent, long n, long *lo, long *hi) {
-  long a = ceil_div_nonneg(-base, stride), b = ceil_div_nonneg(extent - base, stride);
-  if (a > n) a = n;
-  if (b > n) b = n;
-  if (b < a) b = a;
-  *lo = a;
-  *hi = b;
 }
 
 /// Max over each window of one plane, taps in kh-then-kw order, a tap replacing the running

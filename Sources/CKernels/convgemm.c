@@ -81,12 +81,6 @@ void graphc_conv_gemm_prepare_input(const graphc_dw_shape *s, const float *x, lo
     graphc_pad_rows(s, x + c * s->ih * s->iw, 0, g.rows, g.cols, xp + c * g.phases * g.rows * g.cols);
 }
 
-/// Clip's clamp with NaN passing through (graphc_conv_epilogue_f32's).
-static inline __attribute__((always_inline)) float clamp_f(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return v > hi ? hi : v;
-}
-
 /// Finishes one row of `cols` sums into y with the epilogue of the row's channel (`ep` already
 /// offset to this row: bias[0], z row at z), or copies them when `ep` is NULL; the formula and
 /// clamp are graphc_conv_epilogue_f32's.
@@ -239,10 +233,11 @@ static void channel_tiles(tile_fn t4, tile_fn t6, long k, const long *off, const
   }
 }
 
-/// `bytes` from the heap, or the process stops as Swift's own allocations do when memory runs
-/// out: a kernel never returns with its output silently unwritten.
-static void *heap_or_abort(size_t bytes) {
-  void *p = malloc(bytes);
+/// The calling thread's scratch `slot` (4: offsets, 5: the pointwise tail) of `bytes`, or the
+/// process stops as Swift's own allocations do when memory runs out: a kernel never returns
+/// with its output silently unwritten.
+static void *scratch_or_abort(int slot, size_t bytes) {
+  void *p = graphc_thread_scratch(slot, bytes);
   if (!p) {
     fputs("graphc: out of memory in a conv kernel\n", stderr);
     abort();
@@ -250,9 +245,9 @@ static void *heap_or_abort(size_t bytes) {
   return p;
 }
 
-/// Offsets table of k entries: the caller's stack array when it fits, else the heap.
+/// Offsets table of k entries: the caller's stack array when it fits, else thread scratch.
 static long *offsets(long k, long *stack, long capacity) {
-  return k <= capacity ? stack : heap_or_abort((size_t)k * sizeof(long));
+  return k <= capacity ? stack : scratch_or_abort(4, (size_t)k * sizeof(long));
 }
 
 void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const float *xp, const float *wpacked,
@@ -283,7 +278,6 @@ void graphc_conv_gemm_f32(const graphc_dw_shape *s, long channels, long m, const
       channel_tiles(t4, t6, k, off, rowBase + ow0, wpacked, m, yrow + ow0, ldy, cols, ep ? &e : NULL);
     }
   }
-  if (off != stackOff) free(off);
 }
 
 void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, long n, const float *wpacked,
@@ -305,7 +299,7 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
     // The last columns through a zero-padded copy, so no tile reads past the end of X.
     int cols = (int)(n - j0);
     float stackTail[256 * PX];
-    float *tail = k <= 256 ? stackTail : heap_or_abort((size_t)(k * PX) * sizeof(float));
+    float *tail = k <= 256 ? stackTail : scratch_or_abort(5, (size_t)(k * PX) * sizeof(float));
     for (long p = 0; p < k; p++) {
       memcpy(tail + p * PX, x + p * ldx + j0, (size_t)cols * sizeof(float));
       memset(tail + p * PX + cols, 0, (size_t)(PX - cols) * sizeof(float));
@@ -313,7 +307,5 @@ void graphc_conv_gemm_pointwise_f32(long k, long m, const float *x, long ldx, lo
     }
     if (z0) e.z = z0 + j0;
     channel_tiles(t4, t6, k, off, tail, wpacked, m, y + j0, ldy, cols, ep ? &e : NULL);
-    if (tail != stackTail) free(tail);
   }
-  if (off != stackOff) free(off);
 }

@@ -1,11 +1,30 @@
-// convpad.h - Zero-padded, stride-phase-split copies of conv input rows, shared by the conv
-// kernels (internal to CKernels).
+// convpad.h - Helpers shared by the conv kernels (internal to CKernels): the clamp, the valid
+// output range of a tap, and zero-padded, stride-phase-split copies of conv input rows.
 #ifndef GRAPHC_CONVPAD_H
 #define GRAPHC_CONVPAD_H
 
 #include "CKernels.h"
 
 #include <string.h>
+
+/// Clip's clamp with NaN passing through: below lo gives lo, then above hi gives hi.
+static inline __attribute__((always_inline)) float clamp_f(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
+
+static inline __attribute__((always_inline)) long ceil_div_nonneg(long a, long b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+/// First output index o (clamped to [0, n]) with o * stride + base >= 0, and one past the last
+/// with o * stride + base < extent: the outputs whose tap at offset `base` is inside the input.
+static inline __attribute__((always_inline)) void valid_range(long base, long stride, long extent, long n, long *lo, long *hi) {
+  long a = ceil_div_nonneg(-base, stride), b = ceil_div_nonneg(extent - base, stride);
+  if (a > n) a = n;
+  if (b > n) b = n;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
 
 /// Copies padded rows [prow0, prow0 + nrows) of one input plane `xc` (ih x iw) into `dst`, laid
 /// out [phase q < sw][row][cols]: padded row r is input row r - ph, and column j of phase q is

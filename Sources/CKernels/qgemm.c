@@ -462,12 +462,15 @@ void graphc_qgemm_serial(long m, long n, long k, const graphc_qoperand *a, const
   int32_t acc[QMR * QNR] __attribute__((aligned(32)));
   tile_params params;
   long ncBlock = direct || prepacked ? n : nc_max;
+  // When A fits one block (a conv's weights, usually), it is widened once, not per B block.
+  int single_a_block = mc_max >= m;
+  if (single_a_block) widen_a(a, 0, m, k, kpad, pa);
   for (long jc = 0; jc < n; jc += ncBlock) {
     long nc = qmin_l(ncBlock, n - jc);
     if (!direct && !prepacked) pack_b(b, jc, k, nc, avx2, pb);
     for (long ic = 0; ic < m; ic += mc_max) {
       long mc = qmin_l(mc_max, m - ic);
-      widen_a(a, ic, mc, k, kpad, pa);
+      if (!single_a_block) widen_a(a, ic, mc, k, kpad, pa);
       for (long jr = 0; jr < nc; jr += QNR) {
         int w = (int)qmin_l(QNR, nc - jr);
         const void *panel;

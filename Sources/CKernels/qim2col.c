@@ -1,18 +1,7 @@
 // qim2col.c - im2col of 8-bit activations for the quantized convolution (padding = zero point).
 
 #include "CKernels.h"
-
-/// ceil(a / b) for b > 0, any sign of a.
-static long q_ceil_div(long a, long b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
-/// Outputs [lo, hi) of a row of n whose tap at input offset `o * stride + base` is inside [0, extent).
-static void q_valid(long base, long stride, long extent, long n, long *lo, long *hi) {
-  long a = q_ceil_div(-base, stride), b = q_ceil_div(extent - base, stride);
-  a = a < 0 ? 0 : a > n ? n : a;
-  b = b < a ? a : b > n ? n : b;
-  *lo = a;
-  *hi = b;
-}
+#include "convpad.h"
 
 /// The unfolding, inlined into an AVX2 and a portable copy (plain loops the compiler vectorizes
 /// for each target: most runs are a few dozen bytes, too short to pay for a memcpy call).
@@ -26,7 +15,7 @@ void im2col8_body(const graphc_dw_shape *s, const uint8_t *x, long channels, lon
     for (long kh = 0; kh < s->kh; kh++) {
       for (long kw = 0; kw < s->kw; kw++) {
         long base = kw * s->dw - s->pw, vlo, vhi;
-        q_valid(base, sw, IW, OW, &vlo, &vhi);
+        valid_range(base, sw, IW, OW, &vlo, &vhi);
         // One output row (a run of ow) at a time: pad, the in-bounds taps, pad.
         // (oh, ow0) walks the output rows from p0's without a division per row.
         long oh = p0 / OW, ow0 = p0 % OW;

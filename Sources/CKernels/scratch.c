@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-enum { SLOTS = 4 };
+enum { SLOTS = 6 };
 
 /// One growable 64-byte aligned buffer per slot.
 typedef struct {

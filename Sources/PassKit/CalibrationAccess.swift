@@ -107,7 +107,7 @@ extension PassContext {
     let saved = graph.outputs
     graph.setOutputs(saved + values.enumerated().filter { $0.element.producer != nil }.map { (captureName($0.offset), $0.element) })
     defer { graph.setOutputs(saved) }
-    return try Model(bytes: try writeGCB(graph: graph, metadata: [:]), name: "calibration capture")
+    return try loadInMemory(graph, name: "calibration capture", ops: ops)
   }
 
   private func captureName(_ k: Int) -> String { "graphc.capture.\(k)" }

@@ -47,7 +47,7 @@ extension PassContext {
   public func compile(_ graph: Graph) throws -> CompiledGraph {
     graph.removeDeadConstants()
     try graph.inferTypes(registry: ops)
-    return CompiledGraph(model: try Model(packed: PackedModel(image: packGCB(graph: graph, metadata: [:]), name: graph.name), ops: ops))
+    return CompiledGraph(model: try loadInMemory(graph, ops: ops))
   }
 
   /// Reports `done` of `total` steps of `task` to the pipeline's progress sink (if any). The

@@ -154,7 +154,7 @@ struct Layer {
   /// weights, one float scale and one int32 bias per channel).
   func weightBytes(quantizedTo type: DType) -> (before: Int, after: Int) {
     let before = weight.byteCount + 4 * (bias?.count ?? 0)
-    return (before, (type == .int4 ? (weight.count + 1) / 2 : weight.count) + 8 * channels)
+    return (before, type.byteCount(elements: weight.count) + 8 * channels)
   }
 }
 

@@ -77,7 +77,7 @@ int graphc_enter_parallel_body(void);
 void graphc_leave_parallel_body(int previous);
 
 /// A growable 64-byte aligned buffer of at least `bytes` bytes owned by the calling thread and
-/// slot (0 and 1: sgemm; 2 and 3: qgemm), reused across calls and freed when the thread exits;
+/// slot (0 and 1: sgemm; 2 and 3: qgemm; 4 and 5: conv gemm), reused across calls and freed when the thread exits;
 /// NULL if it cannot be allocated. The contents do not survive a call for a larger size.
 void *graphc_thread_scratch(int slot, size_t bytes);
 
